@@ -1,0 +1,33 @@
+# Makefile for the scoring extension (PGXS)
+
+EXTENSION = scoring
+MODULE_big = scoring
+EXTVERSION = 0.1.0
+
+OBJS = \
+	src/scoring.o \
+	src/cache.o \
+	src/condition.o \
+	src/features.o \
+	src/model.o \
+	src/train.o \
+	src/lead_trigger.o \
+	src/predict.o \
+	src/fit.o
+
+DATA = sql/scoring--$(EXTVERSION).sql
+
+# pg_regress: one file per feature, run against an installed server
+REGRESS = condition scoring bad_input
+REGRESS_OPTS = --load-extension=scoring
+# isolation specs live in test/specs, their outputs in test/expected
+ISOLATION = model_swap
+ISOLATION_OPTS = --inputdir=test --outputdir=test/output --load-extension=scoring
+
+PG_CPPFLAGS = -I$(srcdir)/src
+EXTRA_CLEAN = results regression.diffs regression.out test/output
+SHLIB_LINK = -lm
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

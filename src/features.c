@@ -1,0 +1,225 @@
+/*-------------------------------------------------------------------------
+ *
+ * features.c
+ *		What is known about a lead at entry, as features for the model.
+ *
+ * Training and scoring both describe a lead through features_emit(), so the
+ * two can never disagree about what a feature means.  Fixed fields (shop,
+ * channel, the client's kind, ...) always emit a level, "(missing)" when
+ * the value is absent.  Free features from the lead's jsonb emit only when
+ * present: a string is a category, a boolean is the category "true" or
+ * "false", a number is a numeric feature plus a "(present)" indicator;
+ * nulls, arrays and objects carry nothing.
+ *
+ * IDENTIFICATION
+ *		src/features.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "scoring.h"
+
+#define FEATURES_PREFIX "features."
+
+/*
+ * The transform applied to every numeric feature before standardisation:
+ * money, counts and turnovers are heavy-tailed, their logarithm is not.
+ */
+double
+feature_transform(double x)
+{
+	return x >= 0 ? log1p(x) : -log1p(-x);
+}
+
+/*
+ * Converts a numeric to a finite double; false for NaN, infinities and
+ * values outside the range of a double.
+ */
+bool
+numeric_to_finite_double(Numeric num, double *result)
+{
+	double		d;
+
+	if (numeric_is_nan(num))
+		return false;
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+										   NumericGetDatum(num)));
+	if (!isfinite(d))
+		return false;
+	*result = d;
+	return true;
+}
+
+/* Emits a fixed numeric field: its value, or the "(missing)" level */
+static void
+emit_number(FeatureSink *sink, const char *field, bool present, double value)
+{
+	if (present)
+		sink->number(sink, field, value);
+	else
+		sink->category(sink, field, LEVEL_MISSING);
+}
+
+/* Emits a fixed numeric field given as a numeric that may be NULL */
+static void
+emit_numeric(FeatureSink *sink, const char *field, Numeric num)
+{
+	double		value = 0;
+	bool		present;
+
+	present = num != NULL && numeric_to_finite_double(num, &value);
+	emit_number(sink, field, present, value);
+}
+
+/*
+ * Emits the fixed features of a lead: how it arrived, what was asked, who
+ * asks and the client's history.  The caller adds the free features.
+ */
+void
+features_emit_fixed(const LeadInput *lead, FeatureSink *sink)
+{
+	char		okved2[3];
+
+	sink->category(sink, "shop", lead->shop);
+	sink->category(sink, "channel", lead->channel);
+	sink->category(sink, "category", lead->category);
+	sink->category(sink, "brand", lead->brand);
+	emit_numeric(sink, "budget", lead->budget);
+
+	sink->category(sink, "client.kind", lead->client_kind);
+	sink->category(sink, "client.industry", lead->client_industry);
+	sink->category(sink, "client.core_industry",
+				   lead->client_core < 0 ? NULL :
+				   lead->client_core ? "true" : "false");
+
+	/* the first two digits of the activity code: the class, often enough */
+	if (lead->client_okved != NULL && strlen(lead->client_okved) >= 2)
+	{
+		memcpy(okved2, lead->client_okved, 2);
+		okved2[2] = '\0';
+		sink->category(sink, "client.okved2", okved2);
+	}
+	else
+		sink->category(sink, "client.okved2", NULL);
+	emit_numeric(sink, "client.annual_turnover", lead->client_turnover);
+
+	/* repeat buyers: earlier leads, and a smoothed share of them won */
+	sink->number(sink, "history.leads", (double) lead->prior_leads);
+	emit_number(sink, "history.win_rate", lead->prior_leads > 0,
+				(lead->prior_wins + 1.0) / (lead->prior_leads + 2.0));
+}
+
+/* Emits one free feature from its JSON value */
+static void
+emit_free_value(FeatureSink *sink, const char *field, JsonbValue *v)
+{
+	double		d;
+
+	switch (v->type)
+	{
+		case jbvString:
+			sink->category(sink, field,
+						   pnstrdup(v->val.string.val, v->val.string.len));
+			break;
+		case jbvBool:
+			sink->category(sink, field, v->val.boolean ? "true" : "false");
+			break;
+		case jbvNumeric:
+			if (numeric_to_finite_double(v->val.numeric, &d))
+			{
+				sink->number(sink, field, d);
+				sink->category(sink, field, LEVEL_PRESENT);
+			}
+			break;
+		default:
+			/* null, arrays and objects say nothing the model can use */
+			break;
+	}
+}
+
+/* Builds "features.KEY" in a palloc'd string */
+static char *
+free_field_name(const char *key, int keylen)
+{
+	char	   *field = palloc(sizeof(FEATURES_PREFIX) + keylen);
+
+	memcpy(field, FEATURES_PREFIX, sizeof(FEATURES_PREFIX) - 1);
+	memcpy(field + sizeof(FEATURES_PREFIX) - 1, key, keylen);
+	field[sizeof(FEATURES_PREFIX) - 1 + keylen] = '\0';
+	return field;
+}
+
+/*
+ * Emits every free feature of a lead's jsonb: used by training, which must
+ * see all keys to learn which ones matter.  Anything but an object carries
+ * nothing.
+ */
+void
+features_emit_all_free(Jsonb *features, FeatureSink *sink)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *field = NULL;
+
+	if (features == NULL || !JB_ROOT_IS_OBJECT(features))
+		return;
+
+	it = JsonbIteratorInit(&features->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			field = free_field_name(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+			emit_free_value(sink, field, &v);
+	}
+}
+
+/*
+ * Emits the named free features only ("features.KEY" names, as a model
+ * knows them), looking each one up in the jsonb: scoring a lead with
+ * thousands of keys costs what the model knows, not what the lead carries.
+ */
+void
+features_emit_free(Jsonb *features, const char *const *fields, int nfields,
+				   FeatureSink *sink)
+{
+	int			i;
+
+	if (features == NULL || !JB_ROOT_IS_OBJECT(features))
+		return;
+
+	for (i = 0; i < nfields; i++)
+	{
+		const char *key = fields[i] + sizeof(FEATURES_PREFIX) - 1;
+		JsonbValue *v;
+
+		v = getKeyJsonValueFromContainer(&features->root, key, strlen(key),
+										 NULL);
+		if (v != NULL)
+			emit_free_value(sink, fields[i], v);
+	}
+}
+
+/*
+ * The client segment of a lead for the lifetime uplift: persons are one
+ * segment, companies are split by industry and whether it is core for us.
+ */
+char *
+client_segment(const LeadInput *lead)
+{
+	if (!lead->has_client || lead->client_kind == NULL)
+		return pstrdup("unknown");
+	if (strcmp(lead->client_kind, "company") != 0)
+		return pstrdup(lead->client_kind);
+	return psprintf("company/%s/%s",
+					lead->client_industry ? lead->client_industry : LEVEL_MISSING,
+					lead->client_core == 1 ? "core" :
+					lead->client_core == 0 ? "non-core" : LEVEL_MISSING);
+}

@@ -1,0 +1,391 @@
+/*-------------------------------------------------------------------------
+ *
+ * fit.c
+ *		L2-regularised logistic regression on weighted patterns, and the
+ *		metrics that tell how good a fit is.
+ *
+ * train.c compresses the training leads into distinct feature patterns,
+ * each with a count of leads and of wins.  The fit minimises
+ *
+ *		sum_p [ n_p log(1 + e^eta_p) - y_p eta_p ] + l2/2 |beta without intercept|^2
+ *
+ * with L-BFGS (Nocedal & Wright, algorithm 7.4) and a backtracking line
+ * search.  The intercept is not penalised, so at the optimum the predicted
+ * wins add up to the actual wins of the data fitted: the model is
+ * calibrated in the large by construction.
+ *
+ * IDENTIFICATION
+ *		src/fit.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+
+#include "fit.h"
+
+/* How many correction pairs L-BFGS keeps */
+#define LBFGS_M 10
+
+/* Whether pattern p takes part when fitting or measuring fold */
+static inline bool
+in_fold(const Patterns *pt, int64 p, int fold)
+{
+	return fold < 0 || pt->fold[p] == fold;
+}
+
+/* The linear predictor of a pattern */
+double
+pattern_logit(const Patterns *pt, int64 p, const double *beta)
+{
+	double		eta = beta[0];
+	int64		k;
+
+	for (k = pt->start[p]; k < pt->start[p + 1]; k++)
+		eta += beta[pt->cols[k]] * pt->vals[k];
+	return eta;
+}
+
+/* log(1 + e^x) without overflow */
+static inline double
+softplus(double x)
+{
+	return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+}
+
+/* The logistic function without overflow */
+static inline double
+sigmoid(double x)
+{
+	if (x >= 0)
+		return 1.0 / (1.0 + exp(-x));
+	else
+	{
+		double		e = exp(x);
+
+		return e / (1.0 + e);
+	}
+}
+
+/* The objective at beta, and its gradient into grad */
+static double
+objective(const Patterns *pt, int fold, double l2, const double *beta,
+		  double *grad)
+{
+	double		f = 0;
+	int64		p,
+				k;
+	int			j;
+
+	memset(grad, 0, sizeof(double) * pt->ncols);
+	for (p = 0; p < pt->npatterns; p++)
+	{
+		double		eta,
+					r;
+
+		if (!in_fold(pt, p, fold))
+			continue;
+		eta = pattern_logit(pt, p, beta);
+		f += pt->n[p] * softplus(eta) - pt->y[p] * eta;
+		r = pt->n[p] * sigmoid(eta) - pt->y[p];
+		grad[0] += r;
+		for (k = pt->start[p]; k < pt->start[p + 1]; k++)
+			grad[pt->cols[k]] += r * pt->vals[k];
+		if ((p & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	for (j = 1; j < pt->ncols; j++)
+	{
+		f += 0.5 * l2 * beta[j] * beta[j];
+		grad[j] += l2 * beta[j];
+	}
+	return f;
+}
+
+static double
+dot(const double *a, const double *b, int n)
+{
+	double		s = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		s += a[i] * b[i];
+	return s;
+}
+
+static double
+max_abs(const double *a, int n)
+{
+	double		m = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		m = Max(m, fabs(a[i]));
+	return m;
+}
+
+/*
+ * The L-BFGS direction: -H g by the two-loop recursion over the stored
+ * pairs (s_i, y_i), newest last in the ring at positions (head - count ..
+ * head - 1) mod LBFGS_M.
+ */
+static void
+lbfgs_direction(int n, const double *g, double **s, double **y,
+				double *rho, int head, int count, double *d)
+{
+	double		alpha[LBFGS_M];
+	int			i,
+				j;
+
+	for (j = 0; j < n; j++)
+		d[j] = -g[j];
+	for (i = 0; i < count; i++)
+	{
+		int			k = (head - 1 - i + LBFGS_M) % LBFGS_M;
+
+		alpha[k] = rho[k] * dot(s[k], d, n);
+		for (j = 0; j < n; j++)
+			d[j] -= alpha[k] * y[k][j];
+	}
+	if (count > 0)
+	{
+		int			k = (head - 1 + LBFGS_M) % LBFGS_M;
+		double		gamma = dot(s[k], y[k], n) / dot(y[k], y[k], n);
+
+		for (j = 0; j < n; j++)
+			d[j] *= gamma;
+	}
+	for (i = count - 1; i >= 0; i--)
+	{
+		int			k = (head - 1 - i + LBFGS_M) % LBFGS_M;
+		double		b = rho[k] * dot(y[k], d, n);
+
+		for (j = 0; j < n; j++)
+			d[j] += (alpha[k] - b) * s[k][j];
+	}
+}
+
+/*
+ * Fits beta (ncols coefficients, beta[0] the intercept; used as the
+ * starting point) on the patterns of fold (-1: all).  Stops when the
+ * largest gradient component per lead falls below 1e-7, the objective
+ * stops moving, or after max_iter iterations.
+ */
+FitResult
+fit_logistic(const Patterns *pt, int fold, double l2, int max_iter,
+			 double *beta)
+{
+	int			n = pt->ncols;
+	double	   *g = palloc(sizeof(double) * n);
+	double	   *gnew = palloc(sizeof(double) * n);
+	double	   *xnew = palloc(sizeof(double) * n);
+	double	   *d = palloc(sizeof(double) * n);
+	double	   *s[LBFGS_M],
+			   *y[LBFGS_M],
+				rho[LBFGS_M];
+	double		weight = 0,
+				f,
+				gtol;
+	int			head = 0,
+				count = 0,
+				i;
+	int64		p;
+	FitResult	res = {0, false, 0};
+
+	for (i = 0; i < LBFGS_M; i++)
+	{
+		s[i] = palloc(sizeof(double) * n);
+		y[i] = palloc(sizeof(double) * n);
+	}
+	for (p = 0; p < pt->npatterns; p++)
+		if (in_fold(pt, p, fold))
+			weight += pt->n[p];
+	gtol = 1e-7 * Max(weight, 1.0);
+
+	f = objective(pt, fold, l2, beta, g);
+	while (res.iterations < max_iter)
+	{
+		double		step,
+					slope,
+					fnew = f;
+		int			j;
+
+		if (max_abs(g, n) <= gtol)
+		{
+			res.converged = true;
+			break;
+		}
+		res.iterations++;
+
+		lbfgs_direction(n, g, s, y, rho, head, count, d);
+		slope = dot(g, d, n);
+		if (slope >= 0)
+		{
+			/* not a descent direction: restart from steepest descent */
+			count = 0;
+			for (j = 0; j < n; j++)
+				d[j] = -g[j];
+			slope = dot(g, d, n);
+		}
+
+		/* backtracking line search with the Armijo condition */
+		step = count == 0 ? Min(1.0, 1.0 / sqrt(-slope)) : 1.0;
+		for (i = 0; i < 40; i++)
+		{
+			for (j = 0; j < n; j++)
+				xnew[j] = beta[j] + step * d[j];
+			fnew = objective(pt, fold, l2, xnew, gnew);
+			if (isfinite(fnew) && fnew <= f + 1e-4 * step * slope)
+				break;
+			step *= 0.5;
+		}
+		if (i == 40)
+		{
+			/* no progress along any step: as good as it gets */
+			res.converged = true;
+			break;
+		}
+
+		/* keep the new correction pair when it keeps H positive */
+		for (j = 0; j < n; j++)
+		{
+			s[head][j] = xnew[j] - beta[j];
+			y[head][j] = gnew[j] - g[j];
+		}
+		if (dot(s[head], y[head], n) > 1e-12)
+		{
+			rho[head] = 1.0 / dot(s[head], y[head], n);
+			head = (head + 1) % LBFGS_M;
+			count = Min(count + 1, LBFGS_M);
+		}
+
+		memcpy(beta, xnew, sizeof(double) * n);
+		memcpy(g, gnew, sizeof(double) * n);
+		if (fabs(f - fnew) <= 1e-12 * Max(fabs(fnew), 1.0))
+		{
+			f = fnew;
+			res.converged = true;
+			break;
+		}
+		f = fnew;
+	}
+	res.loss = f;
+	return res;
+}
+
+/* A pattern's predicted probability, for sorting by score */
+typedef struct Scored
+{
+	double		p;
+	double		n;
+	double		y;
+} Scored;
+
+static int
+scored_cmp(const void *a, const void *b)
+{
+	double		x = ((const Scored *) a)->p;
+	double		y = ((const Scored *) b)->p;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Appends the metrics of beta on fold as a JSON object: leads, wins, AUC
+ * (ties count half), mean log-loss, the sum of p against the wins, and
+ * calibration by decile of predicted probability.
+ */
+void
+fold_metrics(const Patterns *pt, int fold, const double *beta, StringInfo out)
+{
+	Scored	   *sc = palloc(sizeof(Scored) * Max(pt->npatterns, 1));
+	int64		m = 0,
+				p,
+				i;
+	double		rows = 0,
+				wins = 0,
+				sump = 0,
+				loss = 0,
+				auc = 0,
+				neg_below = 0,
+				cum = 0;
+	int			bin;
+
+	for (p = 0; p < pt->npatterns; p++)
+	{
+		double		eta;
+
+		if (!in_fold(pt, p, fold))
+			continue;
+		eta = pattern_logit(pt, p, beta);
+		sc[m].p = sigmoid(eta);
+		sc[m].n = pt->n[p];
+		sc[m].y = pt->y[p];
+		rows += pt->n[p];
+		wins += pt->y[p];
+		sump += pt->n[p] * sc[m].p;
+		loss += pt->n[p] * softplus(eta) - pt->y[p] * eta;
+		m++;
+	}
+	appendStringInfo(out, "{\"leads\": %.0f, \"wins\": %.0f", rows, wins);
+	if (rows == 0)
+	{
+		appendStringInfoChar(out, '}');
+		return;
+	}
+	appendStringInfo(out, ", \"log_loss\": %.6f, \"sum_p\": %.3f", loss / rows, sump);
+	if (wins > 0)
+		appendStringInfo(out, ", \"sum_p_over_wins\": %.4f", sump / wins);
+
+	qsort(sc, m, sizeof(Scored), scored_cmp);
+
+	/* AUC: each win beats the losses scored below it, ties count half */
+	for (i = 0; i < m;)
+	{
+		int64		j = i;
+		double		pos = 0,
+					neg = 0;
+
+		while (j < m && sc[j].p == sc[i].p)
+		{
+			pos += sc[j].y;
+			neg += sc[j].n - sc[j].y;
+			j++;
+		}
+		auc += pos * (neg_below + 0.5 * neg);
+		neg_below += neg;
+		i = j;
+	}
+	if (wins > 0 && wins < rows)
+		appendStringInfo(out, ", \"auc\": %.6f", auc / (wins * (rows - wins)));
+
+	/* calibration: ten bins of equal size by predicted probability */
+	appendStringInfoString(out, ", \"calibration\": [");
+	for (bin = 0, i = 0; bin < 10; bin++)
+	{
+		double		bn = 0,
+					bp = 0,
+					by = 0;
+
+		while (i < m && (cum + sc[i].n / 2) < rows * (bin + 1) / 10.0)
+		{
+			bn += sc[i].n;
+			bp += sc[i].n * sc[i].p;
+			by += sc[i].y;
+			cum += sc[i].n;
+			i++;
+		}
+		appendStringInfo(out, "%s{\"decile\": %d, \"leads\": %.0f",
+						 bin ? ", " : "", bin + 1, bn);
+		if (bn > 0)
+			appendStringInfo(out, ", \"mean_p\": %.4f, \"win_rate\": %.4f",
+							 bp / bn, by / bn);
+		appendStringInfoChar(out, '}');
+	}
+	appendStringInfoString(out, "]}");
+	pfree(sc);
+}

@@ -1,0 +1,47 @@
+/*-------------------------------------------------------------------------
+ *
+ * fit.h
+ *		Weighted feature patterns and the logistic regression fit on them.
+ *
+ * IDENTIFICATION
+ *		src/fit.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SCORING_FIT_H
+#define SCORING_FIT_H
+
+#include "lib/stringinfo.h"
+
+/*
+ * Distinct feature patterns of the training leads, in compressed sparse
+ * rows: pattern p has the (column, value) pairs start[p] .. start[p+1]-1,
+ * n[p] leads of which y[p] were won, and belongs to fold[p] (0 training,
+ * 1 holdout).  Column 0 is the intercept and is never stored.
+ */
+typedef struct Patterns
+{
+	int			ncols;
+	int64		npatterns;
+	int64	   *start;
+	int32	   *cols;
+	float4	   *vals;
+	double	   *n;
+	double	   *y;
+	char	   *fold;
+} Patterns;
+
+typedef struct FitResult
+{
+	int			iterations;
+	bool		converged;
+	double		loss;
+} FitResult;
+
+extern FitResult fit_logistic(const Patterns *pt, int fold, double l2,
+							  int max_iter, double *beta);
+extern double pattern_logit(const Patterns *pt, int64 p, const double *beta);
+extern void fold_metrics(const Patterns *pt, int fold, const double *beta,
+						 StringInfo out);
+
+#endif							/* SCORING_FIT_H */

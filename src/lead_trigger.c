@@ -1,0 +1,546 @@
+/*-------------------------------------------------------------------------
+ *
+ * lead_trigger.c
+ *		The BEFORE INSERT/UPDATE trigger that scores every lead.
+ *
+ * For each new or changed lead: read its columns, its client and the
+ * client's history (one saved plan), take the cached configuration, and
+ * compute p_win, potential and expected profit, priority and the flags
+ * that say what was missing or odd.  A lead that cannot be scored is
+ * still stored, flagged and given to a person (priority 2); a refusal rule
+ * that matches wins over everything (priority 5).
+ *
+ * IDENTIFICATION
+ *		src/lead_trigger.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "scoring.h"
+
+PG_FUNCTION_INFO_V1(scoring_lead_score_trigger);
+
+/* Columns of scoring.lead the trigger reads or writes */
+typedef enum LeadColumn
+{
+	COL_LEAD_ID,
+	COL_CREATED_AT,
+	COL_CLIENT_ID,
+	COL_SHOP,
+	COL_CHANNEL,
+	COL_CATEGORY,
+	COL_BRAND,
+	COL_BUDGET,
+	COL_FEATURES,
+	COL_STATUS,
+	COL_P_WIN,
+	COL_POTENTIAL_PROFIT,
+	COL_LTV_UPLIFT,
+	COL_EXPECTED_PROFIT,
+	COL_PRIORITY,
+	COL_MODEL_ID,
+	COL_SCORE_FLAGS,
+	NUM_LEAD_COLUMNS
+} LeadColumn;
+
+static const char *const lead_column_names[NUM_LEAD_COLUMNS] = {
+	"lead_id", "created_at", "client_id", "shop", "channel", "category",
+	"brand", "budget", "features", "status", "p_win", "potential_profit",
+	"ltv_uplift", "expected_profit", "priority", "model_id", "score_flags"
+};
+
+/* The first output column: everything from here on is computed */
+#define FIRST_OUTPUT COL_P_WIN
+#define NUM_OUTPUTS (NUM_LEAD_COLUMNS - FIRST_OUTPUT)
+
+/* Attribute numbers of the lead columns, per relation */
+static Oid	AttnumsRelid = InvalidOid;
+static int	Attnums[NUM_LEAD_COLUMNS];
+
+/* The saved plan reading a client and its history */
+static SPIPlanPtr ClientPlan = NULL;
+
+/* Per-row work happens here; reset for every lead */
+static MemoryContext RowContext = NULL;
+
+/* A lead being scored: its inputs and what the scorer computed */
+typedef struct ScoredLead
+{
+	LeadInput	in;
+	const char *status;
+	bool		have_p;
+	double		p_win;
+	Numeric		potential;		/* NULL when it cannot be computed */
+	Numeric		uplift;
+	Numeric		expected;
+	int16		priority;
+	int32		model_id;		/* 0 when no model scored the lead */
+	List	   *flags;			/* of char * */
+} ScoredLead;
+
+/* Forgets the attribute numbers when the lead table changes */
+static void
+attnums_invalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == AttnumsRelid)
+		AttnumsRelid = InvalidOid;
+}
+
+/* Registers the invalidation callback; called from _PG_init */
+void
+lead_trigger_init(void)
+{
+	CacheRegisterRelcacheCallback(attnums_invalidate, (Datum) 0);
+}
+
+/* Finds the attribute numbers of the lead columns in a relation */
+static void
+resolve_attnums(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < NUM_LEAD_COLUMNS; i++)
+	{
+		Attnums[i] = SPI_fnumber(desc, lead_column_names[i]);
+		if (Attnums[i] <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("scoring trigger on table \"%s\" needs column \"%s\"",
+							RelationGetRelationName(rel),
+							lead_column_names[i])));
+	}
+	AttnumsRelid = RelationGetRelid(rel);
+}
+
+/* Reads a text column, NULL when SQL NULL */
+static const char *
+text_column(HeapTuple tup, TupleDesc desc, LeadColumn col)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, Attnums[col], desc, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * Fills the client part of a lead: the client's attributes and its history
+ * before created_at (earlier leads, and those of them won by then).
+ */
+void
+lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at)
+{
+	Datum		args[2] = {Int64GetDatum(client_id), TimestampTzGetDatum(created_at)};
+	MemoryContext caller = CurrentMemoryContext;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+
+	SPI_connect();
+	if (ClientPlan == NULL)
+	{
+		Oid			argtypes[2] = {INT8OID, TIMESTAMPTZOID};
+		SPIPlanPtr	plan;
+
+		plan = SPI_prepare("SELECT c.kind, c.industry, c.okved, c.core_industry,"
+						   "       c.annual_turnover, h.leads, h.wins"
+						   "  FROM scoring.client c,"
+						   "  LATERAL (SELECT count(*) AS leads,"
+						   "                  count(*) FILTER (WHERE e.status = 'won'"
+						   "                                   AND e.closed_at <= $2) AS wins"
+						   "             FROM scoring.lead e"
+						   "            WHERE e.client_id = $1 AND e.created_at < $2) h"
+						   " WHERE c.client_id = $1",
+						   2, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the client query: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		ClientPlan = plan;
+	}
+
+	if (SPI_execute_plan(ClientPlan, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read client " INT64_FORMAT, client_id);
+
+	if (SPI_processed == 1)
+	{
+		tup = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+		MemoryContextSwitchTo(caller);
+
+		lead->has_client = true;
+		lead->client_kind = SPI_getvalue(tup, desc, 1);
+		lead->client_industry = SPI_getvalue(tup, desc, 2);
+		lead->client_okved = SPI_getvalue(tup, desc, 3);
+		d = SPI_getbinval(tup, desc, 4, &isnull);
+		lead->client_core = isnull ? -1 : DatumGetBool(d) ? 1 : 0;
+		d = SPI_getbinval(tup, desc, 5, &isnull);
+		lead->client_turnover = isnull ? NULL : DatumGetNumericCopy(d);
+		lead->prior_leads = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+		lead->prior_wins = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+	}
+	SPI_finish();
+}
+
+/* Reads a lead's inputs from its row */
+static void
+read_lead(ScoredLead *lead, HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d;
+	TimestampTz created_at;
+
+	memset(lead, 0, sizeof(ScoredLead));
+	lead->in.client_core = -1;
+
+	d = heap_getattr(tup, Attnums[COL_LEAD_ID], desc, &isnull);
+	lead->in.lead_id = isnull ? 0 : DatumGetInt64(d);
+	lead->in.shop = text_column(tup, desc, COL_SHOP);
+	lead->in.channel = text_column(tup, desc, COL_CHANNEL);
+	lead->in.category = text_column(tup, desc, COL_CATEGORY);
+	lead->in.brand = text_column(tup, desc, COL_BRAND);
+	lead->status = text_column(tup, desc, COL_STATUS);
+
+	d = heap_getattr(tup, Attnums[COL_BUDGET], desc, &isnull);
+	lead->in.budget = isnull ? NULL : DatumGetNumeric(d);
+
+	d = heap_getattr(tup, Attnums[COL_FEATURES], desc, &isnull);
+	lead->in.features = isnull ? NULL : DatumGetJsonbP(d);
+
+	d = heap_getattr(tup, Attnums[COL_CREATED_AT], desc, &isnull);
+	created_at = isnull ? GetCurrentTransactionStartTimestamp() :
+		DatumGetTimestampTz(d);
+
+	d = heap_getattr(tup, Attnums[COL_CLIENT_ID], desc, &isnull);
+	if (!isnull)
+		lead_input_from_client(&lead->in, DatumGetInt64(d), created_at);
+}
+
+/* Compares two numerics like numeric_cmp: NaN above everything */
+static int
+numeric_compare(Numeric a, Numeric b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(a),
+											 NumericGetDatum(b)));
+}
+
+/* Adds a flag */
+static void
+flag(ScoredLead *lead, const char *what)
+{
+	lead->flags = lappend(lead->flags, (char *) what);
+}
+
+/*
+ * Checks the budget: present, finite, not negative and not beyond the
+ * max_budget setting.  Flags and returns false when it cannot be used.
+ */
+static bool
+budget_usable(ScoredLead *lead, ScoringConfig *config)
+{
+	Numeric		budget = lead->in.budget;
+	double		d;
+
+	if (budget == NULL)
+		flag(lead, "no_budget");
+	else if (!numeric_to_finite_double(budget, &d))
+		flag(lead, "invalid_budget");
+	else if (d < 0)
+		flag(lead, "negative_budget");
+	else if (numeric_compare(budget, config->max_budget) > 0)
+		flag(lead, "implausible_budget");
+	else
+		return true;
+	return false;
+}
+
+/* Rounds a numeric to kopecks */
+static Numeric
+round2(Numeric num)
+{
+	return DatumGetNumeric(DirectFunctionCall2(numeric_round,
+											   NumericGetDatum(num),
+											   Int32GetDatum(2)));
+}
+
+/* A double as a numeric */
+static Numeric
+double_numeric(double d)
+{
+	return DatumGetNumeric(DirectFunctionCall1(float8_numeric,
+											   Float8GetDatum(d)));
+}
+
+/* potential = budget × margin(brand) + segment uplift; expected = p × that */
+static void
+compute_profit(ScoredLead *lead, ScoringConfig *config)
+{
+	Numeric		margin;
+	Numeric		base;
+
+	if (!brand_margin(config, lead->in.brand, &margin))
+	{
+		flag(lead, lead->in.brand == NULL ? "no_brand" : "unknown_brand");
+		margin = config->default_margin;
+	}
+
+	base = DatumGetNumeric(DirectFunctionCall2(numeric_mul,
+											   NumericGetDatum(lead->in.budget),
+											   NumericGetDatum(margin)));
+	lead->uplift = round2(double_numeric(config->model ?
+										 model_ltv(config->model,
+												   client_segment(&lead->in)) :
+										 0.0));
+	lead->potential = round2(DatumGetNumeric(
+		DirectFunctionCall2(numeric_add, NumericGetDatum(base),
+							NumericGetDatum(lead->uplift))));
+	if (lead->have_p)
+		lead->expected = round2(DatumGetNumeric(
+			DirectFunctionCall2(numeric_mul,
+								NumericGetDatum(double_numeric(lead->p_win)),
+								NumericGetDatum(lead->potential))));
+}
+
+/* The band priority of an expected profit, 5 below every band */
+static int16
+band_priority(ScoringConfig *config, Numeric expected)
+{
+	int			i;
+
+	for (i = 0; i < config->nbands; i++)
+		if (numeric_compare(expected, config->band_min[i]) >= 0)
+			return config->band_priority[i];
+	return 5;
+}
+
+/* Lets a condition read a lead being scored */
+static bool
+lead_lookup(void *ctx, const char *key, JsonbValue *out)
+{
+	ScoredLead *lead = (ScoredLead *) ctx;
+	const char *s = NULL;
+	Numeric		n = NULL;
+
+	if (strncmp(key, "features.", 9) == 0)
+	{
+		JsonbValue *v;
+
+		if (lead->in.features == NULL || !JB_ROOT_IS_OBJECT(lead->in.features))
+			return false;
+		v = getKeyJsonValueFromContainer(&lead->in.features->root, key + 9,
+										 strlen(key + 9), out);
+		return v != NULL && (v->type == jbvString || v->type == jbvNumeric ||
+							 v->type == jbvBool);
+	}
+	if (strcmp(key, "client.core_industry") == 0)
+	{
+		if (lead->in.client_core < 0)
+			return false;
+		out->type = jbvBool;
+		out->val.boolean = lead->in.client_core == 1;
+		return true;
+	}
+
+	if (strcmp(key, "shop") == 0)
+		s = lead->in.shop;
+	else if (strcmp(key, "channel") == 0)
+		s = lead->in.channel;
+	else if (strcmp(key, "category") == 0)
+		s = lead->in.category;
+	else if (strcmp(key, "brand") == 0)
+		s = lead->in.brand;
+	else if (strcmp(key, "status") == 0)
+		s = lead->status;
+	else if (strcmp(key, "client.kind") == 0)
+		s = lead->in.client_kind;
+	else if (strcmp(key, "client.industry") == 0)
+		s = lead->in.client_industry;
+	else if (strcmp(key, "client.okved") == 0)
+		s = lead->in.client_okved;
+	else if (strcmp(key, "budget") == 0)
+		n = lead->in.budget;
+	else if (strcmp(key, "client.annual_turnover") == 0)
+		n = lead->in.client_turnover;
+	else if (strcmp(key, "expected_profit") == 0)
+		n = lead->expected;
+	else if (strcmp(key, "p_win") == 0 && lead->have_p)
+		n = double_numeric(lead->p_win);
+	else if (strcmp(key, "priority") == 0 && lead->priority > 0)
+		n = DatumGetNumeric(DirectFunctionCall1(int4_numeric,
+												Int32GetDatum(lead->priority)));
+
+	if (s != NULL)
+	{
+		out->type = jbvString;
+		out->val.string.val = (char *) s;
+		out->val.string.len = strlen(s);
+		return true;
+	}
+	if (n != NULL)
+	{
+		out->type = jbvNumeric;
+		out->val.numeric = n;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Scores a lead with the configuration: the heart of the trigger, kept
+ * apart from tuple handling so that it reads as the business rule.
+ */
+static void
+score_lead(ScoredLead *lead, ScoringConfig *config)
+{
+	bool		usable_budget = budget_usable(lead, config);
+	bool		odd_input;
+	int			i;
+
+	if (config->model != NULL)
+	{
+		lead->model_id = model_id(config->model);
+		lead->p_win = logistic(model_logit(config->model, &lead->in, NULL));
+		lead->have_p = true;
+	}
+	else
+		flag(lead, "no_active_model");
+
+	if (usable_budget)
+		compute_profit(lead, config);
+	odd_input = list_length(lead->flags) > 0;
+
+	if (lead->expected == NULL)
+		lead->priority = 2;		/* cannot be scored: a person looks at it */
+	else if (config->nbands == 0)
+	{
+		flag(lead, "no_priority_bands");
+		lead->priority = 2;
+	}
+	else
+	{
+		lead->priority = band_priority(config, lead->expected);
+		/* odd data goes to a person, never straight to automation */
+		if (odd_input && lead->priority == 5)
+			lead->priority = 4;
+	}
+
+	/* a refusal is a deliberate decision and wins over every fallback */
+	for (i = 0; i < config->nrules; i++)
+	{
+		if (condition_eval(config->rules[i], lead_lookup, lead))
+		{
+			flag(lead, psprintf("refused:%s", config->rule_names[i]));
+			lead->priority = 5;
+			break;
+		}
+	}
+}
+
+/* The flags as a text[] datum */
+static Datum
+flags_datum(List *flags)
+{
+	int			n = list_length(flags);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, flags)
+		elems[i++] = CStringGetTextDatum((char *) lfirst(lc));
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false,
+										   TYPALIGN_INT));
+}
+
+/* Fills the output columns of the row from a scored lead */
+static void
+lead_outputs(ScoredLead *lead, Datum *values, bool *nulls)
+{
+	values[COL_P_WIN - FIRST_OUTPUT] = Float8GetDatum(lead->p_win);
+	nulls[COL_P_WIN - FIRST_OUTPUT] = !lead->have_p;
+	values[COL_POTENTIAL_PROFIT - FIRST_OUTPUT] = NumericGetDatum(lead->potential);
+	nulls[COL_POTENTIAL_PROFIT - FIRST_OUTPUT] = lead->potential == NULL;
+	values[COL_LTV_UPLIFT - FIRST_OUTPUT] = NumericGetDatum(lead->uplift);
+	nulls[COL_LTV_UPLIFT - FIRST_OUTPUT] = lead->uplift == NULL;
+	values[COL_EXPECTED_PROFIT - FIRST_OUTPUT] = NumericGetDatum(lead->expected);
+	nulls[COL_EXPECTED_PROFIT - FIRST_OUTPUT] = lead->expected == NULL;
+	values[COL_PRIORITY - FIRST_OUTPUT] = Int16GetDatum(lead->priority);
+	nulls[COL_PRIORITY - FIRST_OUTPUT] = false;
+	values[COL_MODEL_ID - FIRST_OUTPUT] = Int32GetDatum(lead->model_id);
+	nulls[COL_MODEL_ID - FIRST_OUTPUT] = lead->model_id == 0;
+	values[COL_SCORE_FLAGS - FIRST_OUTPUT] = flags_datum(lead->flags);
+	nulls[COL_SCORE_FLAGS - FIRST_OUTPUT] = false;
+}
+
+/*
+ * scoring.lead_score_trigger(): BEFORE INSERT OR UPDATE OF the scoring
+ * inputs, FOR EACH ROW.
+ */
+Datum
+scoring_lead_score_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	desc;
+	HeapTuple	tup;
+	ScoredLead	lead;
+	ScoringConfig *config;
+	MemoryContext caller;
+	Datum		values[NUM_OUTPUTS];
+	bool		nulls[NUM_OUTPUTS];
+	int			cols[NUM_OUTPUTS];
+	int			i;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("scoring.lead_score_trigger() must be a BEFORE INSERT OR UPDATE row trigger")));
+
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+	tup = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+		trigdata->tg_newtuple : trigdata->tg_trigtuple;
+
+	if (RowContext == NULL)
+		RowContext = AllocSetContextCreate(TopMemoryContext,
+										   "scoring lead row",
+										   ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(RowContext);
+	caller = MemoryContextSwitchTo(RowContext);
+
+	if (AttnumsRelid != RelationGetRelid(rel))
+		resolve_attnums(rel);
+
+	/* client first: its query may process invalidations of the cache */
+	read_lead(&lead, tup, desc);
+	config = scoring_config();
+	score_lead(&lead, config);
+	lead_outputs(&lead, values, nulls);
+
+	for (i = 0; i < NUM_OUTPUTS; i++)
+		cols[i] = Attnums[FIRST_OUTPUT + i];
+
+	MemoryContextSwitchTo(caller);
+	tup = heap_modify_tuple_by_cols(tup, desc, NUM_OUTPUTS, cols, values, nulls);
+	return PointerGetDatum(tup);
+}

@@ -1,0 +1,424 @@
+/*-------------------------------------------------------------------------
+ *
+ * model.c
+ *		A trained model in memory: built from its row, scores leads.
+ *
+ * A model row stores its coefficients as JSON: "field=level" for a level of
+ * a category, "field" for a standardised number.  model_build() checks the
+ * row and turns it into hash tables; model_logit() walks a lead's features
+ * and adds up the coefficients, optionally recording each term for
+ * explain().  The same check guards hand edits of scoring.model through the
+ * model_valid CHECK constraint.
+ *
+ * IDENTIFICATION
+ *		src/model.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/hashfn.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "scoring.h"
+
+/* A coefficient (or an uplift) by name */
+typedef struct WeightEntry
+{
+	const char *key;
+	uint32		hash;
+	char		status;
+	double		weight;
+} WeightEntry;
+
+#define SH_PREFIX		weights
+#define SH_ELEMENT_TYPE WeightEntry
+#define SH_KEY_TYPE		const char *
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k), strlen(k))
+#define SH_EQUAL(tb, a, b) (strcmp(a, b) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* How a numeric feature is standardised, with the range seen in training */
+typedef struct NumericSpec
+{
+	const char *key;
+	uint32		hash;
+	char		status;
+	double		mean;
+	double		std;
+	double		min;
+	double		max;
+} NumericSpec;
+
+#define SH_PREFIX		numspec
+#define SH_ELEMENT_TYPE NumericSpec
+#define SH_KEY_TYPE		const char *
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k), strlen(k))
+#define SH_EQUAL(tb, a, b) (strcmp(a, b) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+struct Model
+{
+	int32		model_id;
+	double		intercept;
+	weights_hash *weights;		/* "field=level" and "field" coefficients */
+	numspec_hash *numeric;		/* numeric fields and their scaling */
+	weights_hash *ltv;			/* lifetime uplift by client segment */
+	const char **free_fields;	/* distinct "features.KEY" fields */
+	int			nfree;
+	StringInfoData keybuf;		/* scratch for "field=level" lookups */
+};
+
+/* The sink that adds up a lead's logit */
+typedef struct ScoreSink
+{
+	FeatureSink sink;
+	Model	   *model;
+	double		logit;
+	List	   *contributions;	/* of Contribution *, or NIL */
+	bool		explain;
+} ScoreSink;
+
+#define FEATURES_PREFIX "features."
+
+/* Raises the error of a model row that cannot be used */
+static void
+invalid_model(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_SCORING_INVALID_MODEL),
+			 errmsg("invalid model"),
+			 errdetail("%s", detail),
+			 errhint("Models are written by scoring.train(); edit a model row only to adjust coefficients.")));
+}
+
+/* Reads a JSON number as a finite double, or complains naming what */
+static double
+finite_number(JsonbValue *v, const char *what, const char *name)
+{
+	double		d;
+
+	if (v == NULL || v->type != jbvNumeric ||
+		!numeric_to_finite_double(v->val.numeric, &d))
+		invalid_model(psprintf("%s \"%s\" is not a finite number.", what, name));
+	return d;
+}
+
+/* Reads a field of a numeric spec object */
+static double
+spec_field(JsonbContainer *spec, const char *field, const char *name)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(spec, field, strlen(field),
+												 NULL);
+
+	return finite_number(v, psprintf("numeric feature %s", field), name);
+}
+
+/*
+ * Calls fn for each key/value pair of a JSON object, complaining when the
+ * document is not an object.
+ */
+static void
+for_each_pair(Jsonb *obj, const char *what,
+			  void (*fn) (Model *model, char *key, JsonbValue *v),
+			  Model *model)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	if (obj == NULL || !JB_ROOT_IS_OBJECT(obj) || JB_ROOT_IS_SCALAR(obj))
+		invalid_model(psprintf("%s must be a JSON object.", what));
+
+	it = JsonbIteratorInit(&obj->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+			fn(model, key, &v);
+	}
+}
+
+/* Adds one coefficient */
+static void
+add_weight(Model *model, char *key, JsonbValue *v)
+{
+	bool		found;
+	WeightEntry *e;
+	double		w = finite_number(v, "weight", key);
+
+	e = weights_insert(model->weights, key, &found);
+	e->weight = w;
+}
+
+/* Adds one lifetime uplift */
+static void
+add_ltv(Model *model, char *key, JsonbValue *v)
+{
+	bool		found;
+	WeightEntry *e;
+	double		w = finite_number(v, "ltv uplift of segment", key);
+
+	if (w < 0)
+		invalid_model(psprintf("ltv uplift of segment \"%s\" is negative.", key));
+	e = weights_insert(model->ltv, key, &found);
+	e->weight = w;
+}
+
+/* Adds the scaling of one numeric feature */
+static void
+add_numeric(Model *model, char *key, JsonbValue *v)
+{
+	bool		found;
+	NumericSpec *e;
+	JsonbContainer *spec;
+	double		mean,
+				std,
+				min,
+				max;
+
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		invalid_model(psprintf("numeric feature \"%s\" must be an object with mean, std, min and max.", key));
+	spec = v->val.binary.data;
+	mean = spec_field(spec, "mean", key);
+	std = spec_field(spec, "std", key);
+	min = spec_field(spec, "min", key);
+	max = spec_field(spec, "max", key);
+	if (std <= 0 || min > max)
+		invalid_model(psprintf("numeric feature \"%s\" needs std > 0 and min <= max.", key));
+
+	e = numspec_insert(model->numeric, key, &found);
+	e->mean = mean;
+	e->std = std;
+	e->min = min;
+	e->max = max;
+}
+
+/*
+ * Collects the distinct free fields ("features.KEY") the model has any
+ * coefficient for, so that scoring looks up only those keys of a lead.
+ */
+static void
+collect_free_fields(Model *model)
+{
+	weights_iterator it;
+	WeightEntry *e;
+	int			n = 0;
+	int			cap = 16;
+	char	   *field;
+
+	model->free_fields = palloc(cap * sizeof(char *));
+	weights_start_iterate(model->weights, &it);
+	while ((e = weights_iterate(model->weights, &it)) != NULL)
+	{
+		const char *eq;
+		int			i;
+		bool		seen = false;
+
+		if (strncmp(e->key, FEATURES_PREFIX, sizeof(FEATURES_PREFIX) - 1) != 0)
+			continue;
+		/* the field ends at the first '=' after its prefix, if any */
+		eq = strchr(e->key + sizeof(FEATURES_PREFIX) - 1, '=');
+		field = eq ? pnstrdup(e->key, eq - e->key) : pstrdup(e->key);
+		for (i = 0; i < n && !seen; i++)
+			seen = strcmp(model->free_fields[i], field) == 0;
+		if (seen)
+			continue;
+		if (n == cap)
+		{
+			cap *= 2;
+			model->free_fields = repalloc(model->free_fields, cap * sizeof(char *));
+		}
+		model->free_fields[n++] = field;
+	}
+	model->nfree = n;
+}
+
+/*
+ * Builds a model from the columns of its row, in CurrentMemoryContext.
+ * Raises ERRCODE_SCORING_INVALID_MODEL when the row cannot be used.
+ */
+Model *
+model_build(int32 model_id, double intercept, Jsonb *weights,
+			Jsonb *numeric_features, Jsonb *ltv)
+{
+	Model	   *model = palloc0(sizeof(Model));
+
+	if (!isfinite(intercept))
+		invalid_model("intercept is not a finite number.");
+	model->model_id = model_id;
+	model->intercept = intercept;
+	model->weights = weights_create(CurrentMemoryContext, 256, NULL);
+	model->numeric = numspec_create(CurrentMemoryContext, 32, NULL);
+	model->ltv = weights_create(CurrentMemoryContext, 16, NULL);
+	initStringInfo(&model->keybuf);
+
+	for_each_pair(weights, "weights", add_weight, model);
+	for_each_pair(numeric_features, "numeric_features", add_numeric, model);
+	for_each_pair(ltv, "ltv", add_ltv, model);
+	collect_free_fields(model);
+	return model;
+}
+
+int32
+model_id(const Model *model)
+{
+	return model->model_id;
+}
+
+/* The standard logistic function, safe for any finite logit */
+double
+logistic(double logit)
+{
+	if (logit >= 0)
+		return 1.0 / (1.0 + exp(-logit));
+	else
+	{
+		double		e = exp(logit);
+
+		return e / (1.0 + e);
+	}
+}
+
+/* Records one term of the score when explaining */
+static void
+note(ScoreSink *s, const char *field, const char *value, double contribution)
+{
+	Contribution *c;
+
+	if (!s->explain)
+		return;
+	c = palloc(sizeof(Contribution));
+	c->feature = pstrdup(field);
+	c->value = value ? pstrdup(value) : NULL;
+	c->contribution = contribution;
+	s->contributions = lappend(s->contributions, c);
+}
+
+/* Looks up "field=level" without allocating */
+static WeightEntry *
+lookup_level(Model *model, const char *field, const char *level)
+{
+	resetStringInfo(&model->keybuf);
+	appendStringInfoString(&model->keybuf, field);
+	appendStringInfoChar(&model->keybuf, '=');
+	appendStringInfoString(&model->keybuf, level);
+	return weights_lookup(model->weights, model->keybuf.data);
+}
+
+/* Adds a category: its level's coefficient, else the pooled "(other)" one */
+static void
+score_category(FeatureSink *sink, const char *field, const char *level)
+{
+	ScoreSink  *s = (ScoreSink *) sink;
+	WeightEntry *e;
+	const char *lv = level ? level : LEVEL_MISSING;
+
+	e = lookup_level(s->model, field, lv);
+	if (e == NULL && level != NULL)
+		e = lookup_level(s->model, field, LEVEL_OTHER);
+	if (e == NULL)
+		return;
+	s->logit += e->weight;
+	note(s, field, lv, e->weight);
+}
+
+/* Adds a number: standardised within the range seen in training */
+static void
+score_number(FeatureSink *sink, const char *field, double value)
+{
+	ScoreSink  *s = (ScoreSink *) sink;
+	NumericSpec *spec = numspec_lookup(s->model->numeric, field);
+	WeightEntry *e;
+	double		t;
+
+	if (spec == NULL || (e = weights_lookup(s->model->weights, field)) == NULL)
+		return;
+	t = feature_transform(value);
+	t = Max(spec->min, Min(spec->max, t));
+	s->logit += e->weight * (t - spec->mean) / spec->std;
+	if (s->explain)
+		note(s, field, psprintf("%g", value),
+			 e->weight * (t - spec->mean) / spec->std);
+}
+
+/*
+ * The log-odds of winning a lead.  With contributions non-NULL, every term
+ * (intercept included) is appended to *contributions.
+ */
+double
+model_logit(const Model *model, const LeadInput *lead, List **contributions)
+{
+	ScoreSink	s;
+
+	s.sink.category = score_category;
+	s.sink.number = score_number;
+	s.model = (Model *) model;
+	s.logit = model->intercept;
+	s.explain = contributions != NULL;
+	s.contributions = NIL;
+	note(&s, "(intercept)", NULL, model->intercept);
+
+	features_emit_fixed(lead, &s.sink);
+	features_emit_free(lead->features, model->free_fields, model->nfree,
+					   &s.sink);
+
+	if (contributions)
+		*contributions = s.contributions;
+	return s.logit;
+}
+
+/* The lifetime uplift of a client segment, 0 when the model has none */
+double
+model_ltv(const Model *model, const char *segment)
+{
+	WeightEntry *e = weights_lookup(model->ltv, segment);
+
+	return e ? e->weight : 0.0;
+}
+
+PG_FUNCTION_INFO_V1(scoring_model_valid);
+
+/*
+ * scoring.model_valid(intercept, weights, numeric_features, ltv): the
+ * CHECK constraint of scoring.model, so that a hand edit that would break
+ * scoring fails when it is made, saying why.
+ */
+Datum
+scoring_model_valid(PG_FUNCTION_ARGS)
+{
+	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext,
+											  "scoring model check",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(tmp);
+	int			i;
+
+	for (i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i))
+			invalid_model("intercept, weights, numeric_features and ltv must not be null.");
+	model_build(0, PG_GETARG_FLOAT8(0), PG_GETARG_JSONB_P(1),
+				PG_GETARG_JSONB_P(2), PG_GETARG_JSONB_P(3));
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(tmp);
+	PG_RETURN_BOOL(true);
+}

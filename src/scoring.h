@@ -1,0 +1,164 @@
+/*-------------------------------------------------------------------------
+ *
+ * scoring.h
+ *		Shared structures and prototypes of the scoring extension.
+ *
+ * A lead is turned into features by features.c, scored by the active model
+ * (model.c) that cache.c keeps per backend, trained by train.c, and checked
+ * against JSON conditions compiled by condition.c.  lead_trigger.c ties them
+ * together for every inserted or updated lead.
+ *
+ * IDENTIFICATION
+ *		src/scoring.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SCORING_H
+#define SCORING_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+/*
+ * SQLSTATEs of the product's own errors (class SC), so that CRM code can
+ * tell them apart from PostgreSQL's.
+ */
+#define ERRCODE_SCORING_TRAINING_DATA	MAKE_SQLSTATE('S','C','0','0','1')
+#define ERRCODE_SCORING_NO_MODEL		MAKE_SQLSTATE('S','C','0','0','2')
+#define ERRCODE_SCORING_INVALID_MODEL	MAKE_SQLSTATE('S','C','0','0','3')
+
+/* Label of the level that stands for rare or unseen categories */
+#define LEVEL_OTHER		"(other)"
+/* Label of the level that stands for a missing value of a fixed field */
+#define LEVEL_MISSING	"(missing)"
+/* Suffix of the indicator that a free numeric feature is present */
+#define LEVEL_PRESENT	"(present)"
+
+/* ----------------------------------------------------------------
+ * condition.c: the JSON condition language of refusal rules and routes
+ * ----------------------------------------------------------------
+ */
+
+typedef struct Condition Condition;
+
+/*
+ * Looks up the value a condition key names ("shop", "client.kind",
+ * "features.colour", ...) in the caller's row.  Returns false when the
+ * value is missing; otherwise fills *out with a scalar (jbvString,
+ * jbvNumeric or jbvBool).
+ */
+typedef bool (*ConditionLookup) (void *ctx, const char *key, JsonbValue *out);
+
+extern Condition *condition_compile(Jsonb *cond);
+extern bool condition_eval(const Condition *cond, ConditionLookup lookup,
+						   void *ctx);
+
+/* ----------------------------------------------------------------
+ * features.c: what is known about a lead at entry
+ * ----------------------------------------------------------------
+ */
+
+/* A lead with its client and history, as read from its row */
+typedef struct LeadInput
+{
+	int64		lead_id;
+	const char *shop;			/* NULL when missing */
+	const char *channel;
+	const char *category;
+	const char *brand;
+	Numeric		budget;			/* NULL when missing */
+	Jsonb	   *features;		/* never NULL; may be any JSON shape */
+
+	bool		has_client;
+	const char *client_kind;
+	const char *client_industry;
+	const char *client_okved;
+	int			client_core;	/* -1 missing, 0 false, 1 true */
+	Numeric		client_turnover;
+	int64		prior_leads;	/* the client's leads created before this one */
+	int64		prior_wins;		/* of which won before this one was created */
+} LeadInput;
+
+/*
+ * Receives the features of one lead.  A category is a field with a level
+ * (NULL level: missing); a number is a field with a value that has already
+ * been transformed with feature_transform().
+ */
+typedef struct FeatureSink
+{
+	void		(*category) (struct FeatureSink *sink, const char *field,
+							 const char *level);
+	void		(*number) (struct FeatureSink *sink, const char *field,
+						   double value);
+} FeatureSink;
+
+extern void features_emit_fixed(const LeadInput *lead, FeatureSink *sink);
+extern void features_emit_free(Jsonb *features, const char *const *fields,
+							   int nfields, FeatureSink *sink);
+extern void features_emit_all_free(Jsonb *features, FeatureSink *sink);
+extern double feature_transform(double x);
+extern bool numeric_to_finite_double(Numeric num, double *result);
+extern char *client_segment(const LeadInput *lead);
+
+/* ----------------------------------------------------------------
+ * model.c: a trained model in memory
+ * ----------------------------------------------------------------
+ */
+
+typedef struct Model Model;
+
+/* One term of a score, for explain() */
+typedef struct Contribution
+{
+	const char *feature;
+	const char *value;
+	double		contribution;
+} Contribution;
+
+extern Model *model_build(int32 model_id, double intercept, Jsonb *weights,
+						  Jsonb *numeric_features, Jsonb *ltv);
+extern int32 model_id(const Model *model);
+extern double model_logit(const Model *model, const LeadInput *lead,
+						  List **contributions);
+extern double model_ltv(const Model *model, const char *segment);
+extern double logistic(double logit);
+
+/* ----------------------------------------------------------------
+ * cache.c: the active model and configuration of this backend
+ * ----------------------------------------------------------------
+ */
+
+typedef struct ScoringConfig
+{
+	Model	   *model;			/* the active model, or NULL */
+	int			nbands;			/* priority bands, best first */
+	int16		band_priority[4];
+	Numeric		band_min[4];
+	int			nrules;			/* active refusal rules */
+	char	  **rule_names;
+	Condition **rules;
+	Numeric		default_margin;
+	Numeric		max_budget;
+	struct BrandMarginHash *brands;
+} ScoringConfig;
+
+extern ScoringConfig *scoring_config(void);
+extern bool brand_margin(ScoringConfig *config, const char *brand,
+						 Numeric *margin);
+extern Model *load_model(int32 model_id);
+extern void scoring_cache_init(void);
+
+/* ----------------------------------------------------------------
+ * lead_trigger.c
+ * ----------------------------------------------------------------
+ */
+
+extern void lead_trigger_init(void);
+extern void lead_input_from_client(LeadInput *lead, int64 client_id,
+								   TimestampTz created_at);
+
+#endif							/* SCORING_H */
