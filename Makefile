@@ -7,6 +7,7 @@ EXTVERSION = 0.1.0
 OBJS = \
 	src/scoring.o \
 	src/cache.o \
+	src/client.o \
 	src/condition.o \
 	src/features.o \
 	src/model.o \

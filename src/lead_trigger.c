@@ -4,7 +4,7 @@
  *		The BEFORE INSERT/UPDATE trigger that scores every lead.
  *
  * For each new or changed lead: read its columns, its client and the
- * client's history (one saved plan), take the cached configuration, and
+ * client's history (client.c), take the cached configuration, and
  * compute p_win, potential and expected profit, priority and the flags
  * that say what was missing or odd.  A lead that cannot be scored is
  * still stored, flagged and given to a person (priority 2); a refusal rule
@@ -74,9 +74,6 @@ static const char *const lead_column_names[NUM_LEAD_COLUMNS] = {
 static Oid	AttnumsRelid = InvalidOid;
 static int	Attnums[NUM_LEAD_COLUMNS];
 
-/* The saved plan reading a client and its history */
-static SPIPlanPtr ClientPlan = NULL;
-
 /* Per-row work happens here; reset for every lead */
 static MemoryContext RowContext = NULL;
 
@@ -138,66 +135,6 @@ text_column(HeapTuple tup, TupleDesc desc, LeadColumn col)
 	Datum		d = heap_getattr(tup, Attnums[col], desc, &isnull);
 
 	return isnull ? NULL : TextDatumGetCString(d);
-}
-
-/*
- * Fills the client part of a lead: the client's attributes and its history
- * before created_at (earlier leads, and those of them won by then).
- */
-void
-lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at)
-{
-	Datum		args[2] = {Int64GetDatum(client_id), TimestampTzGetDatum(created_at)};
-	MemoryContext caller = CurrentMemoryContext;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum		d;
-
-	SPI_connect();
-	if (ClientPlan == NULL)
-	{
-		Oid			argtypes[2] = {INT8OID, TIMESTAMPTZOID};
-		SPIPlanPtr	plan;
-
-		plan = SPI_prepare("SELECT c.kind, c.industry, c.okved, c.core_industry,"
-						   "       c.annual_turnover, h.leads, h.wins"
-						   "  FROM scoring.client c,"
-						   "  LATERAL (SELECT count(*) AS leads,"
-						   "                  count(*) FILTER (WHERE e.status = 'won'"
-						   "                                   AND e.closed_at <= $2) AS wins"
-						   "             FROM scoring.lead e"
-						   "            WHERE e.client_id = $1 AND e.created_at < $2) h"
-						   " WHERE c.client_id = $1",
-						   2, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the client query: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		ClientPlan = plan;
-	}
-
-	if (SPI_execute_plan(ClientPlan, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read client " INT64_FORMAT, client_id);
-
-	if (SPI_processed == 1)
-	{
-		tup = SPI_tuptable->vals[0];
-		desc = SPI_tuptable->tupdesc;
-		MemoryContextSwitchTo(caller);
-
-		lead->has_client = true;
-		lead->client_kind = SPI_getvalue(tup, desc, 1);
-		lead->client_industry = SPI_getvalue(tup, desc, 2);
-		lead->client_okved = SPI_getvalue(tup, desc, 3);
-		d = SPI_getbinval(tup, desc, 4, &isnull);
-		lead->client_core = isnull ? -1 : DatumGetBool(d) ? 1 : 0;
-		d = SPI_getbinval(tup, desc, 5, &isnull);
-		lead->client_turnover = isnull ? NULL : DatumGetNumericCopy(d);
-		lead->prior_leads = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
-		lead->prior_wins = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
-	}
-	SPI_finish();
 }
 
 /* Reads a lead's inputs from its row */
@@ -531,7 +468,7 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 	if (AttnumsRelid != RelationGetRelid(rel))
 		resolve_attnums(rel);
 
-	/* client first: its query may process invalidations of the cache */
+	/* client first: opening its relations may process invalidations */
 	read_lead(&lead, tup, desc);
 	config = scoring_config();
 	score_lead(&lead, config);

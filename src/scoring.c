@@ -28,5 +28,6 @@ void
 _PG_init(void)
 {
 	scoring_cache_init();
+	client_init();
 	lead_trigger_init();
 }

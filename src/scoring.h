@@ -153,12 +153,13 @@ extern Model *load_model(int32 model_id);
 extern void scoring_cache_init(void);
 
 /* ----------------------------------------------------------------
- * lead_trigger.c
+ * client.c and lead_trigger.c
  * ----------------------------------------------------------------
  */
 
-extern void lead_trigger_init(void);
+extern void client_init(void);
 extern void lead_input_from_client(LeadInput *lead, int64 client_id,
 								   TimestampTz created_at);
+extern void lead_trigger_init(void);
 
 #endif							/* SCORING_H */
