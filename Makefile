@@ -13,6 +13,7 @@ OBJS = \
 	src/model.o \
 	src/train.o \
 	src/lead_trigger.o \
+	src/route.o \
 	src/predict.o \
 	src/fit.o
 

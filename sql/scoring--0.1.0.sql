@@ -145,6 +145,7 @@ CREATE TABLE scoring.lead (
 	assignee_id int,
 	assigned_at timestamptz,
 	routed_expected_profit numeric,
+	lapsed_ids	int[] NOT NULL DEFAULT '{}',
 	/* outcome */
 	won_profit	numeric,
 	closed_at	timestamptz,
@@ -152,6 +153,8 @@ CREATE TABLE scoring.lead (
 );
 COMMENT ON COLUMN scoring.lead.score_flags IS
 	'what was missing or odd when the lead was scored (no_budget, unknown_brand, no_active_model, ...)';
+COMMENT ON COLUMN scoring.lead.lapsed_ids IS
+	'managers who let this lead lapse without accepting it; it never goes back to them';
 COMMENT ON COLUMN scoring.lead.ltv_uplift IS
 	'the lifetime uplift included in potential_profit (segment average of the next 12 months)';
 
@@ -269,9 +272,10 @@ COMMENT ON FUNCTION scoring.suggest_bands(timestamptz, timestamptz, float8[]) IS
  * Triggers
  * ------------------------------------------------------------------- */
 
+-- scores a lead whose inputs are set, then routes it when it becomes ready
 CREATE TRIGGER lead_score
 	BEFORE INSERT OR UPDATE OF client_id, created_at, shop, channel, category,
-		brand, budget, features
+		brand, budget, features, status, assignee_id
 	ON scoring.lead
 	FOR EACH ROW EXECUTE FUNCTION scoring.lead_score_trigger();
 
@@ -286,6 +290,228 @@ CREATE TRIGGER refusal_rule_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 	ON scoring.refusal_rule FOR EACH STATEMENT EXECUTE FUNCTION scoring.config_changed();
 CREATE TRIGGER setting_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 	ON scoring.setting FOR EACH STATEMENT EXECUTE FUNCTION scoring.config_changed();
+
+/* ---------------------------------------------------------------------
+ * Routing: managers, their presence and load, routes, the decision log
+ * ------------------------------------------------------------------- */
+
+CREATE FUNCTION scoring.time_zone_valid(time_zone text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'scoring_time_zone_valid'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION scoring.time_zone_valid(text) IS
+	'true for a time zone name PostgreSQL knows; raises an error otherwise';
+
+CREATE TABLE scoring.manager (
+	manager_id	int PRIMARY KEY,
+	login		name,
+	full_name	text,
+	tier		text NOT NULL,
+	skills		text[] NOT NULL DEFAULT '{}',
+	shift_start time NOT NULL DEFAULT '09:00',
+	shift_end	time NOT NULL DEFAULT '18:00',
+	lunch_start time,
+	lunch_end	time,
+	time_zone	text NOT NULL DEFAULT 'Europe/Moscow'
+		CONSTRAINT manager_time_zone_valid CHECK (scoring.time_zone_valid(time_zone)),
+	max_open_leads int
+		CONSTRAINT manager_max_open_leads_positive CHECK (max_open_leads >= 0),
+	active		boolean NOT NULL DEFAULT true,
+	CONSTRAINT manager_shift_not_empty CHECK (shift_start <> shift_end),
+	CONSTRAINT manager_lunch_complete CHECK ((lunch_start IS NULL) = (lunch_end IS NULL)),
+	CONSTRAINT manager_lunch_in_order CHECK (lunch_start < lunch_end)
+);
+COMMENT ON TABLE scoring.manager IS
+	'sales managers; shift and lunch are in the manager''s own time zone, a shift may cross midnight';
+
+CREATE TABLE scoring.presence (
+	manager_id	int PRIMARY KEY REFERENCES scoring.manager ON DELETE CASCADE,
+	on_call		boolean NOT NULL DEFAULT false,
+	last_activity timestamptz,
+	status		text NOT NULL DEFAULT 'online'
+		CONSTRAINT presence_status_valid CHECK (status IN ('online', 'away', 'offline'))
+);
+COMMENT ON TABLE scoring.presence IS
+	'present = on a call, or active within presence_timeout, and not away or offline';
+
+/*
+ * The working day of a manager at a moment: the local date, or the day
+ * before for the part of a night shift after midnight.  Loads are counted
+ * per working day, so late starters catch up by the end of their day.
+ */
+CREATE FUNCTION scoring.working_day(time_zone text, shift_start time,
+									shift_end time, at timestamptz)
+RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT ((at AT TIME ZONE time_zone)
+			- CASE WHEN shift_start > shift_end
+					AND (at AT TIME ZONE time_zone)::time < shift_start
+				   THEN interval '1 day' ELSE interval '0' END)::date
+$$;
+
+CREATE TABLE scoring.manager_load (
+	manager_id	int PRIMARY KEY REFERENCES scoring.manager ON DELETE CASCADE,
+	open_leads	int NOT NULL DEFAULT 0,
+	day			date,
+	day_leads	int NOT NULL DEFAULT 0,
+	day_profit	numeric NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE scoring.manager_load IS
+	'maintained by the lead trigger: open (assigned or accepted) leads, and leads received in the manager''s working day';
+
+CREATE TABLE scoring.route (
+	position	int PRIMARY KEY,
+	condition	jsonb NOT NULL DEFAULT '{}'
+		CONSTRAINT route_condition_valid CHECK (scoring.condition_valid(condition)),
+	tier		text,
+	required_skill text
+);
+COMMENT ON TABLE scoring.route IS
+	'routes tried in position order, the first matching decides; tier NULL = any tier; empty table = the default routes of scoring.routes';
+
+CREATE VIEW scoring.routes AS
+	SELECT position, condition, tier, required_skill, false AS builtin
+	  FROM scoring.route
+	UNION ALL
+	SELECT d.position, d.condition, d.tier, NULL, true
+	  FROM (VALUES (1, '{"budget": {"lt": 100000}}'::jsonb, 'junior'),
+				   (2, '{"budget": {"lt": 1000000}}', 'middle'),
+				   (3, '{}', 'senior')) AS d(position, condition, tier)
+	 WHERE NOT EXISTS (SELECT FROM scoring.route);
+COMMENT ON VIEW scoring.routes IS
+	'the routes in force: the user''s, or the defaults by budget while scoring.route is empty';
+
+CREATE INDEX lead_queued_idx ON scoring.lead (priority, created_at) WHERE status = 'queued';
+CREATE INDEX lead_assigned_idx ON scoring.lead (assigned_at) WHERE status = 'assigned';
+
+CREATE TABLE scoring.assignment_log (
+	log_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	lead_id		bigint NOT NULL,
+	at			timestamptz NOT NULL,
+	event		text NOT NULL
+		CONSTRAINT assignment_log_event_valid CHECK (event IN ('assigned', 'queued', 'auto',
+			'reassigned', 'accepted')),
+	manager_id	int,
+	route_position int,
+	tier		text,
+	required_skill text,
+	candidates	jsonb NOT NULL DEFAULT '[]',
+	reason		text
+);
+CREATE INDEX assignment_log_lead_idx ON scoring.assignment_log (lead_id);
+COMMENT ON TABLE scoring.assignment_log IS
+	'every routing decision with the route, the candidates with their loads and why the others were excluded';
+COMMENT ON COLUMN scoring.assignment_log.candidates IS
+	'[{"manager_id": 3, "load": 12, "open": 4}, {"manager_id": 5, "excluded": "lunch"}, ...]';
+
+CREATE FUNCTION scoring.manager_load_init()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	INSERT INTO scoring.manager_load (manager_id)
+	SELECT manager_id FROM new_managers
+	ON CONFLICT (manager_id) DO NOTHING;
+	RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER manager_load_init AFTER INSERT ON scoring.manager
+	REFERENCING NEW TABLE AS new_managers
+	FOR EACH STATEMENT EXECUTE FUNCTION scoring.manager_load_init();
+
+CREATE TRIGGER route_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON scoring.route FOR EACH STATEMENT EXECUTE FUNCTION scoring.config_changed();
+
+CREATE FUNCTION scoring.heartbeat(manager_id int, on_call boolean DEFAULT NULL,
+								  at timestamptz DEFAULT now())
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM scoring.manager m WHERE m.manager_id = heartbeat.manager_id) THEN
+		RAISE EXCEPTION USING
+			ERRCODE = 'SC004',
+			MESSAGE = format('manager %s does not exist', heartbeat.manager_id),
+			HINT = 'Add the manager to scoring.manager first.';
+	END IF;
+	INSERT INTO scoring.presence AS p (manager_id, on_call, last_activity, status)
+	VALUES (heartbeat.manager_id, coalesce(heartbeat.on_call, false), heartbeat.at, 'online')
+	ON CONFLICT ON CONSTRAINT presence_pkey DO UPDATE
+	   SET on_call = coalesce(heartbeat.on_call, p.on_call),
+		   last_activity = greatest(p.last_activity, heartbeat.at),
+		   status = 'online';
+END;
+$$;
+COMMENT ON FUNCTION scoring.heartbeat(int, boolean, timestamptz) IS
+	'presence signal from the CRM or telephony: the manager is active (and on a call or not)';
+
+CREATE FUNCTION scoring.set_presence(manager_id int, status text,
+									 at timestamptz DEFAULT now())
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM scoring.manager m WHERE m.manager_id = set_presence.manager_id) THEN
+		RAISE EXCEPTION USING
+			ERRCODE = 'SC004',
+			MESSAGE = format('manager %s does not exist', set_presence.manager_id),
+			HINT = 'Add the manager to scoring.manager first.';
+	END IF;
+	INSERT INTO scoring.presence AS p (manager_id, last_activity, status)
+	VALUES (set_presence.manager_id, set_presence.at, set_presence.status)
+	ON CONFLICT ON CONSTRAINT presence_pkey DO UPDATE
+	   SET status = set_presence.status,
+		   on_call = CASE WHEN set_presence.status = 'online' THEN p.on_call ELSE false END;
+END;
+$$;
+COMMENT ON FUNCTION scoring.set_presence(int, text, timestamptz) IS
+	'the manager marks themself online, away (lunch, a meeting) or offline';
+
+CREATE FUNCTION scoring.dispatch(now timestamptz DEFAULT now())
+RETURNS int
+AS 'MODULE_PATHNAME', 'scoring_dispatch'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION scoring.dispatch(timestamptz) IS
+	'moves leads not accepted within accept_timeout to someone else, then places queued leads, priority first, oldest first';
+
+CREATE FUNCTION scoring.accept(lead_id bigint, manager_id int DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	l record;
+BEGIN
+	SELECT status, assignee_id INTO l
+	  FROM scoring.lead WHERE lead.lead_id = accept.lead_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION USING ERRCODE = 'P0002',
+			MESSAGE = format('lead %s does not exist', accept.lead_id);
+	END IF;
+	IF l.status <> 'assigned' OR (accept.manager_id IS NOT NULL
+								  AND l.assignee_id IS DISTINCT FROM accept.manager_id) THEN
+		RAISE EXCEPTION USING ERRCODE = 'SC005',
+			MESSAGE = format('lead %s is not waiting for %s', accept.lead_id,
+							 coalesce('manager ' || accept.manager_id, 'acceptance')),
+			DETAIL = format('Its status is %s and its assignee is %s.', l.status,
+							coalesce(l.assignee_id::text, 'nobody')),
+			HINT = 'A lead not accepted within accept_timeout goes to someone else.';
+	END IF;
+	UPDATE scoring.lead SET status = 'accepted' WHERE lead.lead_id = accept.lead_id;
+	INSERT INTO scoring.assignment_log (lead_id, at, event, manager_id)
+	VALUES (accept.lead_id, now(), 'accepted', l.assignee_id);
+END;
+$$;
+COMMENT ON FUNCTION scoring.accept(bigint, int) IS
+	'the assigned manager took the lead; with manager_id, only that manager may';
+
+SELECT pg_catalog.pg_extension_config_dump('scoring.manager', '');
+SELECT pg_catalog.pg_extension_config_dump('scoring.route', '');
 
 /* ---------------------------------------------------------------------
  * pg_dump keeps configuration and data the user owns

@@ -313,11 +313,75 @@ read_numeric_setting(const char *name)
 	return copy_numeric(d);
 }
 
+/* Reads the routes in force, defaults included, in position order */
+static void
+read_routes(ScoringConfig *config)
+{
+	uint64		i;
+
+	run_query("SELECT position, condition, tier, required_skill FROM scoring.routes"
+			  " ORDER BY position");
+	MemoryContextSwitchTo(ConfigContext);
+	config->nroutes = (int) SPI_processed;
+	config->routes = palloc0(sizeof(RouteRule) * (SPI_processed + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		RouteRule  *r = &config->routes[i];
+		bool		isnull;
+
+		r->position = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		r->condition = condition_compile(DatumGetJsonbP(SPI_getbinval(tup, desc, 2,
+																	   &isnull)));
+		r->tier = get_text(tup, desc, 3);
+		r->skill = get_text(tup, desc, 4);
+	}
+}
+
+/* Reads an interval setting as microseconds */
+static int64
+read_interval_setting(const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute_with_args("SELECT (extract(epoch FROM (value #>> '{}')::interval)"
+							  "        * 1000000)::int8"
+							  "  FROM scoring.settings WHERE name = $1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read setting \"%s\"", name);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull || DatumGetInt64(d) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("setting \"%s\" must be a non-negative interval", name)));
+	return DatumGetInt64(d);
+}
+
+/* Reads a text setting */
+static char *
+read_text_setting(const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+
+	if (SPI_execute_with_args("SELECT value #>> '{}' FROM scoring.settings WHERE name = $1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read setting \"%s\"", name);
+	return get_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
 /* Reads everything scoring needs into a fresh ConfigContext */
 static void
 config_load(void)
 {
 	ScoringConfig *config;
+	char	   *balance_by;
 
 	if (ConfigContext == NULL)
 		ConfigContext = AllocSetContextCreate(CacheMemoryContext,
@@ -341,6 +405,17 @@ config_load(void)
 	read_rules(config);
 	config->default_margin = read_numeric_setting("default_margin");
 	config->max_budget = read_numeric_setting("max_budget");
+	read_routes(config);
+	config->presence_timeout = read_interval_setting("presence_timeout");
+	config->shift_guard = read_interval_setting("shift_guard");
+	config->accept_timeout = read_interval_setting("accept_timeout");
+	balance_by = read_text_setting("balance_by");
+	if (balance_by == NULL || (strcmp(balance_by, "count") != 0 &&
+							   strcmp(balance_by, "expected_profit") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("setting \"balance_by\" must be \"count\" or \"expected_profit\"")));
+	config->balance_by_profit = strcmp(balance_by, "expected_profit") == 0;
 	SPI_finish();
 
 	Config = config;

@@ -57,18 +57,34 @@ typedef enum LeadColumn
 	COL_PRIORITY,
 	COL_MODEL_ID,
 	COL_SCORE_FLAGS,
+	COL_ASSIGNEE_ID,
+	COL_ASSIGNED_AT,
+	COL_ROUTED_EXPECTED_PROFIT,
+	COL_LAPSED_IDS,
 	NUM_LEAD_COLUMNS
 } LeadColumn;
 
 static const char *const lead_column_names[NUM_LEAD_COLUMNS] = {
 	"lead_id", "created_at", "client_id", "shop", "channel", "category",
 	"brand", "budget", "features", "status", "p_win", "potential_profit",
-	"ltv_uplift", "expected_profit", "priority", "model_id", "score_flags"
+	"ltv_uplift", "expected_profit", "priority", "model_id", "score_flags",
+	"assignee_id", "assigned_at", "routed_expected_profit", "lapsed_ids"
 };
 
-/* The first output column: everything from here on is computed */
-#define FIRST_OUTPUT COL_P_WIN
-#define NUM_OUTPUTS (NUM_LEAD_COLUMNS - FIRST_OUTPUT)
+/* The columns whose update means the lead must be scored again */
+static const LeadColumn input_columns[] = {
+	COL_CREATED_AT, COL_CLIENT_ID, COL_SHOP, COL_CHANNEL, COL_CATEGORY,
+	COL_BRAND, COL_BUDGET, COL_FEATURES
+};
+
+/* Columns the trigger sets, collected for heap_modify_tuple_by_cols */
+typedef struct Outputs
+{
+	int			n;
+	int			cols[NUM_LEAD_COLUMNS];
+	Datum		values[NUM_LEAD_COLUMNS];
+	bool		nulls[NUM_LEAD_COLUMNS];
+} Outputs;
 
 /* Attribute numbers of the lead columns, per relation */
 static Oid	AttnumsRelid = InvalidOid;
@@ -406,29 +422,188 @@ flags_datum(List *flags)
 										   TYPALIGN_INT));
 }
 
-/* Fills the output columns of the row from a scored lead */
+/* Sets one output column */
 static void
-lead_outputs(ScoredLead *lead, Datum *values, bool *nulls)
+set_output(Outputs *out, LeadColumn col, Datum value, bool isnull)
 {
-	values[COL_P_WIN - FIRST_OUTPUT] = Float8GetDatum(lead->p_win);
-	nulls[COL_P_WIN - FIRST_OUTPUT] = !lead->have_p;
-	values[COL_POTENTIAL_PROFIT - FIRST_OUTPUT] = NumericGetDatum(lead->potential);
-	nulls[COL_POTENTIAL_PROFIT - FIRST_OUTPUT] = lead->potential == NULL;
-	values[COL_LTV_UPLIFT - FIRST_OUTPUT] = NumericGetDatum(lead->uplift);
-	nulls[COL_LTV_UPLIFT - FIRST_OUTPUT] = lead->uplift == NULL;
-	values[COL_EXPECTED_PROFIT - FIRST_OUTPUT] = NumericGetDatum(lead->expected);
-	nulls[COL_EXPECTED_PROFIT - FIRST_OUTPUT] = lead->expected == NULL;
-	values[COL_PRIORITY - FIRST_OUTPUT] = Int16GetDatum(lead->priority);
-	nulls[COL_PRIORITY - FIRST_OUTPUT] = false;
-	values[COL_MODEL_ID - FIRST_OUTPUT] = Int32GetDatum(lead->model_id);
-	nulls[COL_MODEL_ID - FIRST_OUTPUT] = lead->model_id == 0;
-	values[COL_SCORE_FLAGS - FIRST_OUTPUT] = flags_datum(lead->flags);
-	nulls[COL_SCORE_FLAGS - FIRST_OUTPUT] = false;
+	out->cols[out->n] = Attnums[col];
+	out->values[out->n] = value;
+	out->nulls[out->n] = isnull;
+	out->n++;
+}
+
+/* The score columns of a freshly scored lead */
+static void
+score_outputs(ScoredLead *lead, Outputs *out)
+{
+	set_output(out, COL_P_WIN, Float8GetDatum(lead->p_win), !lead->have_p);
+	set_output(out, COL_POTENTIAL_PROFIT, NumericGetDatum(lead->potential),
+			   lead->potential == NULL);
+	set_output(out, COL_LTV_UPLIFT, NumericGetDatum(lead->uplift),
+			   lead->uplift == NULL);
+	set_output(out, COL_EXPECTED_PROFIT, NumericGetDatum(lead->expected),
+			   lead->expected == NULL);
+	set_output(out, COL_PRIORITY, Int16GetDatum(lead->priority), false);
+	set_output(out, COL_MODEL_ID, Int32GetDatum(lead->model_id),
+			   lead->model_id == 0);
+}
+
+/* Takes the score a lead already has, when its inputs did not change */
+static void
+read_score(ScoredLead *lead, HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d;
+	Datum	   *flags;
+	int			nflags,
+				i;
+
+	d = heap_getattr(tup, Attnums[COL_PRIORITY], desc, &isnull);
+	lead->priority = isnull ? 2 : DatumGetInt16(d);
+	d = heap_getattr(tup, Attnums[COL_EXPECTED_PROFIT], desc, &isnull);
+	lead->expected = isnull ? NULL : DatumGetNumeric(d);
+	d = heap_getattr(tup, Attnums[COL_P_WIN], desc, &isnull);
+	lead->have_p = !isnull;
+	lead->p_win = isnull ? 0 : DatumGetFloat8(d);
+	d = heap_getattr(tup, Attnums[COL_SCORE_FLAGS], desc, &isnull);
+	if (!isnull)
+	{
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+						  TYPALIGN_INT, &flags, NULL, &nflags);
+		for (i = 0; i < nflags; i++)
+			flag(lead, TextDatumGetCString(flags[i]));
+	}
+}
+
+/* Whether an update set one of the scoring inputs */
+static bool
+inputs_updated(TriggerData *trigdata)
+{
+	const Bitmapset *updated = trigdata->tg_updatedcols;
+	int			i;
+
+	for (i = 0; i < lengthof(input_columns); i++)
+		if (bms_is_member(Attnums[input_columns[i]] -
+						  FirstLowInvalidHeapAttributeNumber, updated))
+			return true;
+	return false;
+}
+
+/* A lead's status and assignee, which decide the managers' loads */
+typedef struct Assignment
+{
+	const char *status;
+	int32		assignee;		/* 0: nobody */
+} Assignment;
+
+/* Reads status and assignee from a row */
+static void
+read_assignment(Assignment *a, HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d;
+
+	a->status = text_column(tup, desc, COL_STATUS);
+	d = heap_getattr(tup, Attnums[COL_ASSIGNEE_ID], desc, &isnull);
+	a->assignee = isnull ? 0 : DatumGetInt32(d);
+}
+
+/* Whether a lead counts among its assignee's open leads */
+static bool
+counts_open(const Assignment *a)
+{
+	return a->assignee != 0 && a->status != NULL &&
+		(strcmp(a->status, "assigned") == 0 || strcmp(a->status, "accepted") == 0);
 }
 
 /*
- * scoring.lead_score_trigger(): BEFORE INSERT OR UPDATE OF the scoring
- * inputs, FOR EACH ROW.
+ * Moves the managers' loads from the old assignment to the new one: the
+ * old assignee has one open lead less, the new one one more, received in
+ * the working day at now with its expected profit.
+ */
+static void
+adjust_loads(const Assignment *old, const Assignment *new, Numeric profit,
+			 TimestampTz now)
+{
+	bool		was = old != NULL && counts_open(old);
+	bool		is = counts_open(new);
+	bool		same = was && is && old->assignee == new->assignee;
+
+	if (same || (!was && !is))
+		return;
+	SPI_connect();
+	if (was)
+		manager_load_adjust(old->assignee, -1, false, NULL, now);
+	if (is)
+		manager_load_adjust(new->assignee, +1, true, profit, now);
+	SPI_finish();
+}
+
+/* Reads the managers a lead lapsed with */
+static void
+read_lapsed(RouteRequest *req, HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, Attnums[COL_LAPSED_IDS], desc, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	int32	   *ids;
+
+	if (isnull)
+		return;
+	deconstruct_array(DatumGetArrayTypeP(d), INT4OID, 4, true, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	ids = palloc(sizeof(int32) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		ids[i] = nulls[i] ? 0 : DatumGetInt32(elems[i]);
+	req->lapsed = ids;
+	req->nlapsed = n;
+}
+
+/*
+ * Routes a lead that became ready and sets the routing columns; updates
+ * *assignment to what was decided.
+ */
+static void
+route(ScoredLead *lead, const Assignment *old, Assignment *assignment,
+	  ScoringConfig *config, HeapTuple tup, TupleDesc desc, Outputs *out,
+	  TimestampTz now)
+{
+	RouteRequest req;
+	RouteResult res;
+
+	memset(&req, 0, sizeof(req));
+	req.lead_id = lead->in.lead_id;
+	req.priority = lead->priority;
+	req.now = now;
+	req.requeue = old != NULL && old->status && strcmp(old->status, "queued") == 0;
+	req.reassign = old != NULL && old->status && strcmp(old->status, "assigned") == 0;
+	req.lookup = lead_lookup;
+	req.ctx = lead;
+	read_lapsed(&req, tup, desc);
+
+	SPI_connect();
+	route_lead(&req, config, &res);
+	SPI_finish();
+
+	if (res.flag)
+		flag(lead, res.flag);
+	assignment->status = res.status;
+	assignment->assignee = res.manager_id;
+	set_output(out, COL_STATUS, CStringGetTextDatum(res.status), false);
+	set_output(out, COL_ASSIGNEE_ID, Int32GetDatum(res.manager_id),
+			   res.manager_id == 0);
+	set_output(out, COL_ASSIGNED_AT, TimestampTzGetDatum(now), res.manager_id == 0);
+	set_output(out, COL_ROUTED_EXPECTED_PROFIT, NumericGetDatum(lead->expected),
+			   res.manager_id == 0 || lead->expected == NULL);
+}
+
+/*
+ * scoring.lead_score_trigger(): BEFORE INSERT OR UPDATE, FOR EACH ROW.
+ * Scores a lead whose inputs were set, routes it when it becomes ready
+ * ('new'), and keeps the managers' loads in step with its assignment.
  */
 Datum
 scoring_lead_score_trigger(PG_FUNCTION_ARGS)
@@ -440,10 +615,13 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 	ScoredLead	lead;
 	ScoringConfig *config;
 	MemoryContext caller;
-	Datum		values[NUM_OUTPUTS];
-	bool		nulls[NUM_OUTPUTS];
-	int			cols[NUM_OUTPUTS];
-	int			i;
+	Outputs		out;
+	Assignment	old,
+				new;
+	bool		is_update,
+				rescore,
+				ready;
+	TimestampTz now;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
@@ -455,8 +633,8 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 
 	rel = trigdata->tg_relation;
 	desc = RelationGetDescr(rel);
-	tup = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
-		trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	is_update = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event);
+	tup = is_update ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 
 	if (RowContext == NULL)
 		RowContext = AllocSetContextCreate(TopMemoryContext,
@@ -468,16 +646,41 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 	if (AttnumsRelid != RelationGetRelid(rel))
 		resolve_attnums(rel);
 
-	/* client first: opening its relations may process invalidations */
-	read_lead(&lead, tup, desc);
-	config = scoring_config();
-	score_lead(&lead, config);
-	lead_outputs(&lead, values, nulls);
+	read_assignment(&new, tup, desc);
+	if (is_update)
+		read_assignment(&old, trigdata->tg_trigtuple, desc);
+	rescore = !is_update || inputs_updated(trigdata);
+	ready = new.status != NULL && strcmp(new.status, "new") == 0 &&
+		(!is_update || old.status == NULL || strcmp(old.status, "new") != 0);
+	now = scoring_now();
+	out.n = 0;
 
-	for (i = 0; i < NUM_OUTPUTS; i++)
-		cols[i] = Attnums[FIRST_OUTPUT + i];
+	if (rescore || ready)
+	{
+		/* client first: opening its relations may process invalidations */
+		read_lead(&lead, tup, desc);
+		config = scoring_config();
+		if (rescore)
+		{
+			score_lead(&lead, config);
+			score_outputs(&lead, &out);
+		}
+		else
+			read_score(&lead, tup, desc);
+		if (ready)
+			route(&lead, is_update ? &old : NULL, &new, config, tup, desc,
+				  &out, now);
+		set_output(&out, COL_SCORE_FLAGS, flags_datum(lead.flags), false);
+	}
+	else
+		lead.expected = NULL;
+
+	adjust_loads(is_update ? &old : NULL, &new,
+				 ready ? lead.expected : NULL, now);
 
 	MemoryContextSwitchTo(caller);
-	tup = heap_modify_tuple_by_cols(tup, desc, NUM_OUTPUTS, cols, values, nulls);
+	if (out.n > 0)
+		tup = heap_modify_tuple_by_cols(tup, desc, out.n, out.cols, out.values,
+										out.nulls);
 	return PointerGetDatum(tup);
 }

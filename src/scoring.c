@@ -1,12 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * scoring.c
- *		Module entry point of the scoring extension.
+ *		Module entry point of the scoring extension, and its clock.
  *
- * Registers the cache invalidation callbacks that keep each backend's
- * active model and configuration current.  The extension needs no
- * shared memory and may be loaded on first use; shared_preload_libraries
- * is not required.
+ * Registers the cache invalidation and transaction callbacks of the other
+ * modules, and the setting scoring.now: the moment routing takes for now.
+ * Empty (the default) means the transaction's start, as now() does; a
+ * timestamp lets tests and replays move time.  dispatch(now) sets it for
+ * the leads it routes.  The extension needs no shared memory and may be
+ * loaded on first use; shared_preload_libraries is not required.
  *
  * IDENTIFICATION
  *		src/scoring.c
@@ -15,7 +17,11 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
 
 #include "scoring.h"
 
@@ -23,11 +29,74 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
+/* Set by dispatch(now) while it routes; 0 when unset */
+TimestampTz scoring_now_override = 0;
+
+/* The scoring.now setting, as text and as parsed by its check hook */
+static char *now_setting = NULL;
+static TimestampTz now_value = 0;
+
+/* Checks that scoring.now is empty or a timestamp */
+static bool
+check_now(char **newval, void **extra, GucSource source)
+{
+	TimestampTz *ts;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	/* GUC check hooks hand back malloc'd extra data */
+	ts = malloc(sizeof(TimestampTz));
+	if (ts == NULL)
+		return false;
+	*ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+												  CStringGetDatum(*newval),
+												  ObjectIdGetDatum(InvalidOid),
+												  Int32GetDatum(-1)));
+	*extra = ts;
+	return true;
+}
+
+/* Keeps the parsed value of scoring.now */
+static void
+assign_now(const char *newval, void *extra)
+{
+	now_value = extra ? *(TimestampTz *) extra : 0;
+}
+
+/*
+ * The moment routing takes for now: dispatch's now while it routes, else
+ * scoring.now when set, else the start of the transaction.
+ */
+TimestampTz
+scoring_now(void)
+{
+	if (scoring_now_override != 0)
+		return scoring_now_override;
+	if (now_value != 0)
+		return now_value;
+	return GetCurrentTransactionStartTimestamp();
+}
+
 /* Module load */
 void
 _PG_init(void)
 {
+	DefineCustomStringVariable("scoring.now",
+							   "The moment routing takes for now.",
+							   "Empty means the start of the transaction; set a timestamp to replay or test.",
+							   &now_setting,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   check_now, assign_now, NULL);
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("scoring");
+#else
+	EmitWarningsOnPlaceholders("scoring");
+#endif
+
 	scoring_cache_init();
 	client_init();
 	lead_trigger_init();
+	route_init();
 }

@@ -132,6 +132,15 @@ extern double logistic(double logit);
  * ----------------------------------------------------------------
  */
 
+/* A route: the first whose condition matches names tier and skill */
+typedef struct RouteRule
+{
+	int32		position;
+	Condition  *condition;
+	char	   *tier;			/* NULL: any tier */
+	char	   *skill;			/* NULL: no skill required */
+} RouteRule;
+
 typedef struct ScoringConfig
 {
 	Model	   *model;			/* the active model, or NULL */
@@ -144,6 +153,12 @@ typedef struct ScoringConfig
 	Numeric		default_margin;
 	Numeric		max_budget;
 	struct BrandMarginHash *brands;
+	int			nroutes;		/* routes in force, in position order */
+	RouteRule  *routes;
+	int64		presence_timeout;	/* microseconds */
+	int64		shift_guard;
+	int64		accept_timeout;
+	bool		balance_by_profit;	/* balance_by = 'expected_profit' */
 } ScoringConfig;
 
 extern ScoringConfig *scoring_config(void);
@@ -151,6 +166,41 @@ extern bool brand_margin(ScoringConfig *config, const char *brand,
 						 Numeric *margin);
 extern Model *load_model(int32 model_id);
 extern void scoring_cache_init(void);
+
+/* ----------------------------------------------------------------
+ * route.c: who gets a ready lead
+ * ----------------------------------------------------------------
+ */
+
+typedef struct RouteRequest
+{
+	int64		lead_id;
+	int16		priority;
+	const int32 *lapsed;		/* managers who let the lead lapse */
+	int			nlapsed;
+	TimestampTz now;
+	bool		requeue;		/* placing a queued lead: no log if it stays */
+	bool		reassign;		/* moving a lapsed lead */
+	ConditionLookup lookup;		/* reads the lead for route conditions */
+	void	   *ctx;
+} RouteRequest;
+
+typedef struct RouteResult
+{
+	const char *status;			/* 'assigned', 'queued' or 'auto' */
+	int32		manager_id;		/* when assigned */
+	const char *flag;			/* a flag for the lead, or NULL */
+} RouteResult;
+
+extern void route_init(void);
+extern void route_lead(const RouteRequest *req, const ScoringConfig *config,
+					   RouteResult *res);
+extern void manager_load_adjust(int32 manager_id, int open_delta, bool received,
+								Numeric profit, TimestampTz now);
+
+/* scoring.c: the moment routing takes for now */
+extern TimestampTz scoring_now_override;
+extern TimestampTz scoring_now(void);
 
 /* ----------------------------------------------------------------
  * client.c and lead_trigger.c
