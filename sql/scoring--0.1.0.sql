@@ -43,9 +43,55 @@ COMMENT ON FUNCTION scoring.model_valid(float8, jsonb, jsonb, jsonb) IS
  * Settings: the table holds what the user changed, the view adds the
  * defaults.  pg_dump keeps the user's rows.
  */
+CREATE FUNCTION scoring.setting_valid(name text, value jsonb)
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	CASE name
+	WHEN 'presence_timeout', 'shift_guard', 'accept_timeout', 'claim_period' THEN
+		IF jsonb_typeof(value) IS DISTINCT FROM 'string'
+		   OR (value #>> '{}')::interval < interval '0' THEN
+			RAISE EXCEPTION USING ERRCODE = '22023',
+				MESSAGE = format('setting "%s" must be a non-negative interval such as "5 minutes"', name);
+		END IF;
+	WHEN 'default_margin' THEN
+		IF jsonb_typeof(value) IS DISTINCT FROM 'number'
+		   OR value::numeric < 0 OR value::numeric > 1 THEN
+			RAISE EXCEPTION USING ERRCODE = '22023',
+				MESSAGE = 'setting "default_margin" must be a number between 0 and 1';
+		END IF;
+	WHEN 'max_budget' THEN
+		IF jsonb_typeof(value) IS DISTINCT FROM 'number' OR value::numeric <= 0 THEN
+			RAISE EXCEPTION USING ERRCODE = '22023',
+				MESSAGE = 'setting "max_budget" must be a positive number';
+		END IF;
+	WHEN 'balance_by' THEN
+		IF value NOT IN ('"count"', '"expected_profit"') THEN
+			RAISE EXCEPTION USING ERRCODE = '22023',
+				MESSAGE = 'setting "balance_by" must be "count" or "expected_profit"';
+		END IF;
+	ELSE
+		RAISE EXCEPTION USING ERRCODE = '22023',
+			MESSAGE = format('unknown setting "%s"', name),
+			HINT = 'SELECT name FROM scoring.settings lists them.';
+	END CASE;
+	RETURN true;
+EXCEPTION
+	WHEN invalid_datetime_format OR datetime_field_overflow
+		 OR interval_field_overflow OR invalid_text_representation THEN
+		RAISE EXCEPTION USING ERRCODE = '22023',
+			MESSAGE = format('setting "%s" must be a non-negative interval such as "5 minutes"', name);
+END;
+$$;
+COMMENT ON FUNCTION scoring.setting_valid(text, jsonb) IS
+	'true for a known setting with a value of the right kind; raises an error otherwise';
+
 CREATE TABLE scoring.setting (
 	name		text PRIMARY KEY,
-	value		jsonb NOT NULL
+	value		jsonb NOT NULL,
+	CONSTRAINT setting_valid CHECK (scoring.setting_valid(name, value))
 );
 COMMENT ON TABLE scoring.setting IS
 	'settings changed by the user; scoring.settings shows them with the defaults';
