@@ -14,6 +14,7 @@ OBJS = \
 	src/train.o \
 	src/lead_trigger.o \
 	src/route.o \
+	src/render.o \
 	src/predict.o \
 	src/fit.o
 

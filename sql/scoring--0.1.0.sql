@@ -39,6 +39,13 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION scoring.model_valid(float8, jsonb, jsonb, jsonb) IS
 	'true for a usable model row; raises an error naming the problem otherwise';
 
+CREATE FUNCTION scoring.time_zone_valid(time_zone text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'scoring_time_zone_valid'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION scoring.time_zone_valid(text) IS
+	'true for a time zone name PostgreSQL knows; raises an error otherwise';
+
 /*
  * Settings: the table holds what the user changed, the view adds the
  * defaults.  pg_dump keeps the user's rows.
@@ -82,6 +89,11 @@ BEGIN
 								OR value::numeric < 0) THEN
 			RAISE EXCEPTION USING ERRCODE = '22023',
 				MESSAGE = 'setting "max_claims" must be a non-negative number or null';
+		END IF;
+	WHEN 'auto_sequence' THEN
+		IF jsonb_typeof(value) NOT IN ('string', 'null') THEN
+			RAISE EXCEPTION USING ERRCODE = '22023',
+				MESSAGE = 'setting "auto_sequence" must be a sequence name or null';
 		END IF;
 	WHEN 'pool_rule' THEN
 		IF jsonb_typeof(value) IS DISTINCT FROM 'object' THEN
@@ -142,7 +154,9 @@ CREATE VIEW scoring.settings AS
 			('claim_cooldown', '"14 days"',
 			 'how long a manager who let a claim expire waits to claim that company again'),
 			('pool_rule', '{"min_segment_win_rate": 0.15, "min_turnover": 0}',
-			 'the rule of refresh_pool(): companies worth active sales')
+			 'the rule of refresh_pool(): companies worth active sales'),
+			('auto_sequence', '"polite_decline"',
+			 'the chain a lead handed to automation (priority 5) is enrolled in')
 		   ) AS d(name, value, description)
 	  LEFT JOIN scoring.setting s USING (name);
 COMMENT ON VIEW scoring.settings IS 'effective settings: the user''s values over the defaults';
@@ -193,6 +207,10 @@ CREATE TABLE scoring.client (
 	annual_turnover numeric,
 	pool_eligible boolean NOT NULL DEFAULT false,
 	potential	numeric,
+	time_zone	text NOT NULL DEFAULT 'Europe/Moscow'
+		CONSTRAINT client_time_zone_valid CHECK (scoring.time_zone_valid(time_zone)),
+	unsubscribed boolean NOT NULL DEFAULT false,
+	bounced		boolean NOT NULL DEFAULT false,
 	attrs		jsonb NOT NULL DEFAULT '{}'
 );
 COMMENT ON COLUMN scoring.client.potential IS
@@ -372,13 +390,6 @@ CREATE TRIGGER setting_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 /* ---------------------------------------------------------------------
  * Routing: managers, their presence and load, routes, the decision log
  * ------------------------------------------------------------------- */
-
-CREATE FUNCTION scoring.time_zone_valid(time_zone text)
-RETURNS boolean
-AS 'MODULE_PATHNAME', 'scoring_time_zone_valid'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION scoring.time_zone_valid(text) IS
-	'true for a time zone name PostgreSQL knows; raises an error otherwise';
 
 CREATE TABLE scoring.manager (
 	manager_id	int PRIMARY KEY,
@@ -956,11 +967,9 @@ BEGIN
 	FOR job IN
 		SELECT * FROM (VALUES
 			('scoring-release-stale-claims', '17 3 * * *', 'SELECT scoring.release_stale_claims()'),
-			('scoring-dispatch', '* * * * *', 'SELECT scoring.dispatch()')
+			('scoring-dispatch', '* * * * *', 'SELECT scoring.dispatch()'),
+			('scoring-run-sequences', '* * * * *', 'SELECT scoring.run_sequences()')
 		) AS j(name, schedule, command)
-		WHERE to_regprocedure(CASE j.name
-								  WHEN 'scoring-dispatch' THEN 'scoring.dispatch(timestamptz)'
-								  ELSE 'scoring.release_stale_claims(timestamptz)' END) IS NOT NULL
 	LOOP
 		IF to_regnamespace('cron') IS NULL THEN
 			RAISE NOTICE 'pg_cron is not installed in this database: schedule "%" yourself at "%"',
@@ -974,11 +983,644 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION scoring.schedule_jobs() IS
-	'registers release_stale_claims (daily) and dispatch (every minute) with pg_cron; returns the job names';
+	'registers release_stale_claims (daily), dispatch and run_sequences (every minute) with pg_cron; returns the job names';
 
 SELECT pg_catalog.pg_extension_config_dump('scoring.touch', '');
 SELECT pg_catalog.pg_extension_config_dump('scoring.claim', '');
 SELECT pg_catalog.pg_extension_config_dump('scoring.claim_history', '');
+
+/* ---------------------------------------------------------------------
+ * Automation: follow-up sequences, the outbox, refusal chains
+ * ------------------------------------------------------------------- */
+
+CREATE FUNCTION scoring.render(template text, context jsonb)
+RETURNS text
+AS 'MODULE_PATHNAME', 'scoring_render'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION scoring.render(text, jsonb) IS
+	'fills {{path}}, {{#list}}..{{/list}} and {{^list}}..{{/list}} of a template from a JSON context';
+
+CREATE FUNCTION scoring.template_valid(template text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'scoring_template_valid'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION scoring.template_valid(text) IS
+	'true for a well-formed template; raises an error naming the problem otherwise';
+
+CREATE FUNCTION scoring.steps_valid(steps jsonb)
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	s jsonb;
+	i int := 0;
+BEGIN
+	IF jsonb_typeof(steps) IS DISTINCT FROM 'array' OR jsonb_array_length(steps) = 0 THEN
+		RAISE EXCEPTION USING ERRCODE = '22023',
+			MESSAGE = 'steps must be a non-empty JSON array',
+			HINT = 'Each step is {"delay": "3 days", "subject": "...", "body": "..."}.';
+	END IF;
+	FOR s IN SELECT * FROM jsonb_array_elements(steps) LOOP
+		IF jsonb_typeof(s) IS DISTINCT FROM 'object'
+		   OR jsonb_typeof(s -> 'delay') IS DISTINCT FROM 'string'
+		   OR jsonb_typeof(s -> 'subject') IS DISTINCT FROM 'string'
+		   OR jsonb_typeof(s -> 'body') IS DISTINCT FROM 'string' THEN
+			RAISE EXCEPTION USING ERRCODE = '22023',
+				MESSAGE = format('step %s must have string delay, subject and body', i);
+		END IF;
+		BEGIN
+			IF (s ->> 'delay')::interval < interval '0' THEN
+				RAISE EXCEPTION USING ERRCODE = '22023',
+					MESSAGE = format('step %s has a negative delay', i);
+			END IF;
+		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow
+					   OR interval_field_overflow THEN
+			RAISE EXCEPTION USING ERRCODE = '22023',
+				MESSAGE = format('step %s: "%s" is not an interval', i, s ->> 'delay');
+		END;
+		PERFORM scoring.template_valid(s ->> 'subject'), scoring.template_valid(s ->> 'body');
+		i := i + 1;
+	END LOOP;
+	RETURN true;
+END;
+$$;
+
+CREATE TABLE scoring.sequence (
+	name		text PRIMARY KEY,
+	steps		jsonb NOT NULL
+		CONSTRAINT sequence_steps_valid CHECK (scoring.steps_valid(steps)),
+	business_days boolean NOT NULL DEFAULT false,
+	daily_cap	int
+		CONSTRAINT sequence_daily_cap_positive CHECK (daily_cap > 0),
+	description text
+);
+COMMENT ON TABLE scoring.sequence IS
+	'chains of messages: each step is sent its delay after the one before (the first, after enrolment)';
+COMMENT ON COLUMN scoring.sequence.business_days IS
+	'send only on Monday to Friday in the client''s time zone';
+COMMENT ON COLUMN scoring.sequence.daily_cap IS
+	'the most messages of this sequence per manager (the lead''s assignee) and day';
+
+CREATE TABLE scoring.enrollment (
+	enrollment_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	lead_id		bigint NOT NULL REFERENCES scoring.lead,
+	sequence	text NOT NULL REFERENCES scoring.sequence ON UPDATE CASCADE,
+	step		int NOT NULL DEFAULT 0,
+	next_at		timestamptz NOT NULL,
+	started_at	timestamptz NOT NULL,
+	state		text NOT NULL DEFAULT 'active'
+		CONSTRAINT enrollment_state_valid CHECK (state IN ('active', 'done', 'stopped')),
+	stop_reason text,
+	stopped_at	timestamptz
+);
+CREATE UNIQUE INDEX enrollment_one_active ON scoring.enrollment (lead_id) WHERE state = 'active';
+CREATE INDEX enrollment_due_idx ON scoring.enrollment (next_at) WHERE state = 'active';
+COMMENT ON TABLE scoring.enrollment IS
+	'a lead going through a sequence; at most one active per lead, never for priority 1';
+
+CREATE TABLE scoring.outbox (
+	message_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	lead_id		bigint NOT NULL,
+	enrollment_id bigint NOT NULL REFERENCES scoring.enrollment,
+	step		int NOT NULL,
+	to_address	text,
+	subject		text NOT NULL,
+	body		text NOT NULL,
+	created_at	timestamptz NOT NULL,
+	sent_at		timestamptz,
+	CONSTRAINT outbox_once UNIQUE (enrollment_id, step)
+);
+CREATE INDEX outbox_unsent_idx ON scoring.outbox (created_at) WHERE sent_at IS NULL;
+COMMENT ON TABLE scoring.outbox IS
+	'messages for the mailer, the only contract with it: send what has no sent_at, then call mark_sent()';
+
+CREATE TABLE scoring.refusal_reason (
+	reason		text PRIMARY KEY,
+	sequence	text REFERENCES scoring.sequence ON UPDATE CASCADE,
+	description text
+);
+COMMENT ON TABLE scoring.refusal_reason IS
+	'why a lead was refused, and the chain a lead refused for that reason is enrolled in';
+
+/* Priority 1 is worked by a person: no enrolment, whatever the path */
+CREATE FUNCTION scoring.enrollment_guard()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p smallint;
+BEGIN
+	IF NEW.state <> 'active' THEN
+		RETURN NEW;
+	END IF;
+	-- FOR SHARE waits for a rescore in flight, and holds off the next one
+	SELECT priority INTO p FROM scoring.lead WHERE lead_id = NEW.lead_id FOR SHARE;
+	IF p = 1 THEN
+		RAISE EXCEPTION USING ERRCODE = 'SC010',
+			MESSAGE = format('lead %s is priority 1: automation is forbidden', NEW.lead_id),
+			HINT = 'A person works priority-1 leads.';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER enrollment_guard BEFORE INSERT OR UPDATE OF state, lead_id
+	ON scoring.enrollment FOR EACH ROW EXECUTE FUNCTION scoring.enrollment_guard();
+
+CREATE FUNCTION scoring.next_send_time(at timestamptz, business_days boolean,
+									   time_zone text)
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT CASE WHEN NOT business_days THEN at
+				WHEN extract(isodow FROM at AT TIME ZONE time_zone) = 6
+				THEN ((at AT TIME ZONE time_zone)::date + 2 + time '09:00') AT TIME ZONE time_zone
+				WHEN extract(isodow FROM at AT TIME ZONE time_zone) = 7
+				THEN ((at AT TIME ZONE time_zone)::date + 1 + time '09:00') AT TIME ZONE time_zone
+				ELSE at END
+$$;
+COMMENT ON FUNCTION scoring.next_send_time(timestamptz, boolean, text) IS
+	'the moment itself, or with business_days Monday 09:00 in time_zone when it falls on a weekend';
+
+CREATE FUNCTION scoring.enroll(lead_id bigint, sequence text, now timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	s record;
+	l record;
+	id bigint;
+BEGIN
+	SELECT * INTO s FROM scoring.sequence q WHERE q.name = enroll.sequence;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION USING ERRCODE = 'SC012',
+			MESSAGE = format('sequence "%s" does not exist', enroll.sequence),
+			HINT = 'SELECT name FROM scoring.sequence lists them; scoring.install_defaults() adds the shipped ones.';
+	END IF;
+	SELECT ld.status, ld.priority, c.unsubscribed, c.bounced,
+		   coalesce(c.time_zone, 'Europe/Moscow') AS time_zone INTO l
+	  FROM scoring.lead ld LEFT JOIN scoring.client c USING (client_id)
+	 WHERE ld.lead_id = enroll.lead_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION USING ERRCODE = 'P0002',
+			MESSAGE = format('lead %s does not exist', enroll.lead_id);
+	END IF;
+	IF l.status IN ('won', 'lost') THEN
+		RAISE EXCEPTION USING ERRCODE = 'SC013',
+			MESSAGE = format('lead %s is closed as %s', enroll.lead_id, l.status);
+	END IF;
+	IF l.unsubscribed OR l.bounced THEN
+		RAISE EXCEPTION USING ERRCODE = 'SC014',
+			MESSAGE = format('the client of lead %s %s', enroll.lead_id,
+							 CASE WHEN l.unsubscribed THEN 'unsubscribed' ELSE 'has a bouncing address' END);
+	END IF;
+
+	-- a new chain replaces the one running
+	UPDATE scoring.enrollment e SET state = 'stopped', stop_reason = 'replaced',
+		   stopped_at = enroll.now
+	 WHERE e.lead_id = enroll.lead_id AND e.state = 'active';
+	INSERT INTO scoring.enrollment (lead_id, sequence, step, next_at, started_at)
+	VALUES (enroll.lead_id, enroll.sequence, 0,
+			scoring.next_send_time(enroll.now + (s.steps -> 0 ->> 'delay')::interval,
+								   s.business_days, l.time_zone),
+			enroll.now)
+	RETURNING enrollment_id INTO id;
+	RETURN id;
+END;
+$$;
+COMMENT ON FUNCTION scoring.enroll(bigint, text, timestamptz) IS
+	'starts a sequence for a lead (replacing a running one); an error for priority 1';
+
+/* What a template can use: the lead, its client, purchases, the request */
+CREATE FUNCTION scoring.lead_context(lead_id bigint)
+RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	SELECT jsonb_build_object(
+		'lead', to_jsonb(l) - 'features',
+		'request', l.features,
+		'client', to_jsonb(c),
+		'manager', (SELECT jsonb_build_object('manager_id', m.manager_id,
+											  'full_name', m.full_name, 'login', m.login)
+					  FROM scoring.manager m WHERE m.manager_id = l.assignee_id),
+		'purchases', coalesce((
+			SELECT jsonb_agg(jsonb_build_object('lead_id', p.lead_id,
+												'date', p.created_at::date,
+												'category', p.category, 'brand', p.brand,
+												'budget', p.budget, 'request', p.features)
+							 ORDER BY p.created_at DESC)
+			  FROM scoring.lead p
+			 WHERE p.client_id = l.client_id AND p.status = 'won'
+			   AND p.created_at < l.created_at), '[]'))
+	  FROM scoring.lead l LEFT JOIN scoring.client c USING (client_id)
+	 WHERE l.lead_id = lead_context.lead_id
+$$;
+COMMENT ON FUNCTION scoring.lead_context(bigint) IS
+	'the context of a lead''s messages: lead, request (its features), client, manager, purchases (earlier won leads)';
+
+/*
+ * Writes every due step into the outbox.  Enrolments are taken FOR UPDATE
+ * SKIP LOCKED and the outbox is unique per enrolment step, so overlapping
+ * runs write each message exactly once.  First stops what must stop, then
+ * moves weekend sends of business-day sequences to Monday, then sends and
+ * advances, keeping each sequence's daily cap per manager.
+ */
+CREATE FUNCTION scoring.run_sequences(now timestamptz DEFAULT now())
+RETURNS int
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	n int;
+BEGIN
+	WITH due AS (
+		SELECT e.enrollment_id, e.started_at, l.status, l.priority, l.client_id,
+			   c.unsubscribed, c.bounced
+		  FROM scoring.enrollment e
+		  JOIN scoring.lead l USING (lead_id)
+		  LEFT JOIN scoring.client c ON c.client_id = l.client_id
+		 WHERE e.state = 'active' AND e.next_at <= run_sequences.now
+		   FOR UPDATE OF e SKIP LOCKED
+	), why AS (
+		SELECT d.enrollment_id,
+			   CASE WHEN d.status IN ('won', 'lost') THEN 'closed'
+					WHEN d.priority = 1 THEN 'priority_1'
+					WHEN d.unsubscribed THEN 'unsubscribed'
+					WHEN d.bounced THEN 'bounced'
+					WHEN EXISTS (SELECT FROM scoring.touch t
+								  WHERE t.client_id = d.client_id AND t.kind = 'email_in'
+									AND t.at > d.started_at AND t.at <= run_sequences.now)
+					THEN 'replied' END AS reason
+		  FROM due d
+	)
+	UPDATE scoring.enrollment e
+	   SET state = 'stopped', stop_reason = w.reason, stopped_at = run_sequences.now
+	  FROM why w
+	 WHERE w.enrollment_id = e.enrollment_id AND w.reason IS NOT NULL;
+
+	UPDATE scoring.enrollment e
+	   SET next_at = scoring.next_send_time(run_sequences.now, true,
+											coalesce(c.time_zone, 'Europe/Moscow'))
+	  FROM scoring.sequence s, scoring.lead l
+	  LEFT JOIN scoring.client c ON c.client_id = l.client_id
+	 WHERE s.name = e.sequence AND l.lead_id = e.lead_id AND s.business_days
+	   AND e.state = 'active' AND e.next_at <= run_sequences.now
+	   AND extract(isodow FROM run_sequences.now
+				   AT TIME ZONE coalesce(c.time_zone, 'Europe/Moscow')) >= 6;
+
+	WITH due AS (
+		SELECT e.enrollment_id, e.lead_id, e.step, e.next_at, e.sequence, s.steps,
+			   s.business_days, s.daily_cap, l.assignee_id,
+			   coalesce(c.time_zone, 'Europe/Moscow') AS time_zone
+		  FROM scoring.enrollment e
+		  JOIN scoring.sequence s ON s.name = e.sequence
+		  JOIN scoring.lead l ON l.lead_id = e.lead_id
+		  LEFT JOIN scoring.client c ON c.client_id = l.client_id
+		 WHERE e.state = 'active' AND e.next_at <= run_sequences.now
+		   FOR UPDATE OF e SKIP LOCKED
+	), sent_today AS (
+		SELECT oe.sequence, ol.assignee_id, count(*) AS n
+		  FROM scoring.outbox o
+		  JOIN scoring.enrollment oe ON oe.enrollment_id = o.enrollment_id
+		  JOIN scoring.lead ol ON ol.lead_id = o.lead_id
+		 WHERE o.created_at >= date_trunc('day', run_sequences.now)
+		   AND o.created_at <= run_sequences.now
+		   AND EXISTS (SELECT FROM due WHERE due.daily_cap IS NOT NULL)
+		 GROUP BY 1, 2
+	), ranked AS (
+		SELECT d.*, row_number() OVER (PARTITION BY d.sequence, d.assignee_id
+									   ORDER BY d.next_at, d.enrollment_id)
+					+ coalesce(t.n, 0) AS nth_today
+		  FROM due d
+		  LEFT JOIN sent_today t ON t.sequence = d.sequence
+								AND t.assignee_id IS NOT DISTINCT FROM d.assignee_id
+	), sendable AS (
+		SELECT * FROM ranked WHERE daily_cap IS NULL OR nth_today <= daily_cap
+	), sent AS (
+		INSERT INTO scoring.outbox (lead_id, enrollment_id, step, to_address, subject,
+									body, created_at)
+		SELECT s.lead_id, s.enrollment_id, s.step, x.ctx #>> '{client,attrs,email}',
+			   scoring.render(s.steps -> s.step ->> 'subject', x.ctx),
+			   scoring.render(s.steps -> s.step ->> 'body', x.ctx),
+			   run_sequences.now
+		  FROM sendable s, LATERAL (SELECT scoring.lead_context(s.lead_id) AS ctx) x
+		ON CONFLICT ON CONSTRAINT outbox_once DO NOTHING
+		RETURNING 1
+	), advanced AS (
+		UPDATE scoring.enrollment e
+		   SET step = e.step + 1,
+			   state = CASE WHEN e.step + 1 >= jsonb_array_length(s.steps)
+							THEN 'done' ELSE 'active' END,
+			   next_at = CASE WHEN e.step + 1 >= jsonb_array_length(s.steps) THEN e.next_at
+							  ELSE scoring.next_send_time(
+									run_sequences.now
+									+ (s.steps -> (e.step + 1) ->> 'delay')::interval,
+									s.business_days, s.time_zone) END
+		  FROM sendable s
+		 WHERE s.enrollment_id = e.enrollment_id
+		RETURNING 1
+	)
+	SELECT count(*) INTO n FROM sent;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION scoring.run_sequences(timestamptz) IS
+	'writes every due message to the outbox exactly once, stops chains on reply, close, unsubscribe, bounce or priority 1; run every minute';
+
+CREATE FUNCTION scoring.mark_sent(message_id bigint, now timestamptz DEFAULT now())
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	UPDATE scoring.outbox o SET sent_at = coalesce(o.sent_at, mark_sent.now)
+	 WHERE o.message_id = mark_sent.message_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION USING ERRCODE = 'P0002',
+			MESSAGE = format('message %s does not exist', mark_sent.message_id);
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION scoring.mark_sent(bigint, timestamptz) IS
+	'the mailer sent a message; calling it again keeps the first time';
+
+/*
+ * Automation that follows a lead's changes: a lead turning priority 1
+ * stops its chain; a lead refused with a reason gets that reason's chain;
+ * a lead handed to automation (priority 5) gets the polite decline.
+ */
+CREATE FUNCTION scoring.lead_automation()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	chain text;
+BEGIN
+	IF NEW.priority = 1 AND TG_OP = 'UPDATE' THEN
+		UPDATE scoring.enrollment SET state = 'stopped', stop_reason = 'priority_1',
+			   stopped_at = now()
+		 WHERE lead_id = NEW.lead_id AND state = 'active';
+		RETURN NULL;
+	END IF;
+	IF NEW.status = 'refused' THEN
+		SELECT sequence INTO chain FROM scoring.refusal_reason WHERE reason = NEW.refusal_reason;
+	ELSIF NEW.status = 'auto' THEN
+		SELECT value #>> '{}' INTO chain FROM scoring.settings WHERE name = 'auto_sequence';
+	END IF;
+	IF chain IS NOT NULL AND NEW.priority IS DISTINCT FROM 1
+	   AND EXISTS (SELECT FROM scoring.sequence WHERE name = chain)
+	   AND NOT EXISTS (SELECT FROM scoring.client c
+						WHERE c.client_id = NEW.client_id AND (c.unsubscribed OR c.bounced)) THEN
+		PERFORM scoring.enroll(NEW.lead_id, chain, now());
+	END IF;
+	RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER lead_automation_insert AFTER INSERT ON scoring.lead
+	FOR EACH ROW WHEN (NEW.status IN ('auto', 'refused'))
+	EXECUTE FUNCTION scoring.lead_automation();
+CREATE TRIGGER lead_automation_update AFTER UPDATE ON scoring.lead
+	FOR EACH ROW WHEN ((NEW.priority = 1 AND OLD.priority IS DISTINCT FROM 1)
+					   OR (NEW.status IN ('auto', 'refused')
+						   AND NEW.status IS DISTINCT FROM OLD.status))
+	EXECUTE FUNCTION scoring.lead_automation();
+
+/*
+ * The shipped chains: 33 refusal reasons, each with its own chain, and the
+ * polite decline for leads handed to automation.  They are data the user
+ * edits, so CREATE EXTENSION does not insert them (pg_dump would restore
+ * them twice); one call does, and never overwrites what is there.
+ */
+CREATE FUNCTION scoring.install_defaults()
+RETURNS int
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n int;
+	greeting constant text :=
+		E'Здравствуйте{{#client.name}}, {{client.name}}{{/client.name}}!\n\n';
+	signature constant text :=
+		E'\n\n{{#purchases.0}}Спасибо, что покупали у нас{{#purchases.0.category}}: {{purchases.0.category}}{{/purchases.0.category}}{{#purchases.0.brand}}, {{purchases.0.brand}}{{/purchases.0.brand}}.\n{{/purchases.0}}'
+		'С уважением,\n{{#manager}}{{manager.full_name}}{{/manager}}{{^manager}}отдел продаж{{/manager}}';
+BEGIN
+	WITH chain (reason, description, subject, first, second, third) AS (VALUES
+		('out_of_stock', 'the item asked for is out of stock',
+		 'Ваш запрос: {{lead.category}} {{lead.brand}}',
+		 'К сожалению, этого товара сейчас нет в наличии. Можем предложить аналог — ответьте на письмо, и мы подберём.',
+		 'Вы пока не ответили: может быть, уже нашли аналог сами? Если нет — подскажем.',
+		 'Вот подходящий аналог по вашим требованиям — давайте обсудим цену и сроки.'),
+		('price_too_high', 'the client found the price too high',
+		 'Цена на {{lead.category}}',
+		 'Понимаем, что цена показалась высокой. Можем предложить более доступную модель с теми же возможностями.',
+		 'Напоминаем о нашем предложении: подберём вариант под ваш бюджет.',
+		 'При заказе в этом месяце можем обсудить скидку — напишите, если актуально.'),
+		('delivery_too_long', 'the delivery time did not suit',
+		 'Сроки поставки: {{lead.category}}',
+		 'Сроки поставки вас не устроили — проверим, что есть на складе прямо сейчас.',
+		 'Нашли несколько позиций с быстрой отгрузкой — прислать список?',
+		 'Если задача ещё актуальна, отгрузим со склада в течение двух дней.'),
+		('no_brand_stock', 'no stock of the brand asked for',
+		 'Поставка {{lead.brand}}',
+		 'Товаров этого бренда сейчас нет на складе. Предлагаем проверенные аналоги других производителей.',
+		 'Вы пока не ответили: прислать сравнение аналогов?',
+		 'Ожидаем поставку бренда — сообщим, как только он появится.'),
+		('chose_competitor', 'the client bought from a competitor',
+		 'Спасибо за обращение',
+		 'Жаль, что в этот раз не получилось поработать вместе. Расходники и сервис для купленного оборудования — у нас.',
+		 'Напоминаем: у нас есть сервис и запчасти для оборудования любых брендов.',
+		 'Если понадобятся расходные материалы — ответьте на письмо, пришлём прайс.'),
+		('budget_postponed', 'the purchase moved to a later budget',
+		 'Закупка {{lead.category}}',
+		 'Поняли, что бюджет на закупку будет позже. Подготовим предложение заранее, чтобы вы успели заложить его.',
+		 'Когда у вас планируется бюджетирование? Пришлём актуальные цены к этой дате.',
+		 'Держим для вас предложение — напишите, когда будете готовы.'),
+		('project_cancelled', 'the client''s project was cancelled',
+		 'Ваш проект',
+		 'Жаль, что проект отменился. Если появится новая задача — будем рады помочь.',
+		 'Напоминаем о себе: подбираем оборудование под технические задания.',
+		 'Появилась новая задача? Ответьте на письмо — подберём решение.'),
+		('no_response', 'the client stopped answering',
+		 'Ваш запрос: {{lead.category}}',
+		 'Мы не смогли до вас дозвониться. Запрос ещё актуален?',
+		 'Вы пока не ответили: может быть, удобнее переписка? Ответьте на это письмо.',
+		 'Закрываем запрос. Если он снова станет актуален — просто ответьте.'),
+		('wrong_contact', 'the contact was not the decision maker',
+		 'Контакт по закупке',
+		 'Подскажите, пожалуйста, кто у вас отвечает за закупку оборудования?',
+		 'Напоминаем: будем благодарны за контакт ответственного за закупки.',
+		 'Если удобнее, перешлите это письмо коллегам из отдела закупок.'),
+		('consult_later', 'the client asked to come back later',
+		 'Возвращаемся к вашему запросу',
+		 'Вы просили вернуться к вопросу позже — напоминаем о себе.',
+		 'Готовы ответить на вопросы и подготовить расчёт.',
+		 'Если задача снова актуальна — ответьте, подготовим предложение.'),
+		('below_min_order', 'the order is below the minimum',
+		 'Ваш заказ',
+		 'Сумма заказа ниже минимальной для доставки. Можем добавить расходники, чтобы доставка стала бесплатной.',
+		 'Собрали для вас набор популярных расходников — прислать?',
+		 'Предложение по комплектации заказа ещё в силе.'),
+		('payment_terms', 'the payment terms did not suit',
+		 'Условия оплаты',
+		 'Условия оплаты вас не устроили — обсудим отсрочку или оплату частями.',
+		 'Для постоянных клиентов возможна отсрочка платежа — расскажем подробнее.',
+		 'Напишите, какие условия оплаты вам удобны.'),
+		('needs_certificate', 'a certificate is needed',
+		 'Сертификаты на {{lead.category}}',
+		 'Пришлём сертификаты и паспорта на оборудование — уточните, какие документы нужны.',
+		 'Документы готовы к отправке — напишите, на какой адрес прислать.',
+		 'Если нужны другие документы — подскажите, запросим у производителя.'),
+		('region_not_served', 'no delivery to the client''s region',
+		 'Доставка в ваш регион',
+		 'Прямой доставки в ваш регион нет, но можем отправить транспортной компанией.',
+		 'Рассчитали стоимость доставки транспортной компанией — прислать?',
+		 'Предложение по доставке в силе — ответьте, если актуально.'),
+		('private_small_order', 'a private person with a small order',
+		 'Ваш заказ',
+		 'Спасибо за обращение! Этот товар удобнее всего заказать на маркетплейсе — там быстрая доставка.',
+		 'Если понадобится профессиональное оборудование — мы на связи.',
+		 'Подписывайтесь на новости: рассказываем о распродажах.'),
+		('reseller_price', 'a reseller asked for a dealer price',
+		 'Дилерские условия',
+		 'Спасибо за интерес к сотрудничеству. Пришлём дилерские условия.',
+		 'Напоминаем о дилерской программе: объёмы, скидки, отсрочка.',
+		 'Если условия интересны — назначим звонок.'),
+		('spec_mismatch', 'the specification did not match',
+		 'Подбор по техническому заданию',
+		 'Модель не подошла по характеристикам. Пришлите техническое задание — подберём точное решение.',
+		 'Инженер готов помочь с подбором — ответьте на письмо.',
+		 'Подобрали несколько вариантов по вашим требованиям — обсудим?'),
+		('warranty_terms', 'the warranty did not suit',
+		 'Гарантия на {{lead.category}}',
+		 'Расскажем о расширенной гарантии и сервисном обслуживании.',
+		 'Для оборудования доступна расширенная гарантия до трёх лет.',
+		 'Если вопрос гарантии ещё важен — ответьте, пришлём условия.'),
+		('cheaper_elsewhere', 'found it cheaper elsewhere',
+		 'Цена на {{lead.category}}',
+		 'Пришлите, пожалуйста, предложение, которое вы нашли, — постараемся сделать не хуже.',
+		 'Мы проверили цены: можем предложить скидку на комплект.',
+		 'Предложение в силе до конца месяца.'),
+		('tender_lost', 'the tender was lost',
+		 'Результаты тендера',
+		 'Жаль, что тендер сложился не в нашу пользу. Будем рады участвовать в следующих закупках.',
+		 'Подскажите, когда планируется следующая закупка?',
+		 'Пришлём предложение к следующему тендеру заранее.'),
+		('duplicate_request', 'a duplicate of another request',
+		 'Ваш запрос',
+		 'Ваш запрос уже в работе у менеджера — ответим в ближайшее время.',
+		 'Менеджер готовит предложение по вашему запросу.',
+		 'Если остались вопросы — ответьте на письмо.'),
+		('market_research', 'the client was only comparing prices',
+		 'Прайс-лист',
+		 'Пришлём актуальный прайс-лист — пригодится для сравнения.',
+		 'Если нужна помощь с выбором — подскажем.',
+		 'Когда будете готовы к закупке — напишите, зафиксируем цены.'),
+		('installation_required', 'installation is required',
+		 'Монтаж и пусконаладка',
+		 'Монтаж выполняют наши партнёры — можем организовать под ключ.',
+		 'Рассчитали стоимость монтажа — прислать?',
+		 'Предложение по монтажу в силе — ответьте, если актуально.'),
+		('rental_wanted', 'the client wants to rent',
+		 'Аренда оборудования',
+		 'Аренды у нас нет, но есть выгодные условия покупки и выкупа.',
+		 'Для краткосрочных задач подскажем партнёров по аренде.',
+		 'Если решите купить — предложим лучшую цену.'),
+		('used_equipment', 'the client wants used equipment',
+		 'Оборудование б/у',
+		 'Б/у оборудования нет, но есть доступные новые модели с гарантией.',
+		 'Подобрали бюджетные модели — прислать?',
+		 'Предложение по бюджетным моделям в силе.'),
+		('leasing_required', 'leasing is required',
+		 'Лизинг',
+		 'Работаем с лизинговыми компаниями — подготовим документы.',
+		 'Подскажите, с какой лизинговой компанией вы работаете?',
+		 'Готовы выставить счёт на лизинговую компанию.'),
+		('import_lead_time', 'the imported item takes too long',
+		 'Сроки поставки',
+		 'Поставка из-за рубежа занимает время — предложим аналоги со склада.',
+		 'Есть модели с отгрузкой со склада — прислать список?',
+		 'Если сроки подходят — зафиксируем заказ.'),
+		('quantity_too_small', 'the quantity is too small',
+		 'Ваш заказ',
+		 'Для небольших партий предложим готовые наборы со склада.',
+		 'Наборы расходников со скидкой — прислать?',
+		 'Предложение в силе — ответьте, если актуально.'),
+		('custom_manufacturing', 'custom manufacturing was asked for',
+		 'Изготовление под заказ',
+		 'Изготовление под заказ не делаем, но подберём серийное оборудование под задачу.',
+		 'Инженер готов подобрать решение — пришлите требования.',
+		 'Подобрали варианты — обсудим?'),
+		('service_only', 'the client needs service, not a purchase',
+		 'Сервис',
+		 'Передали запрос в сервисный центр — с вами свяжутся.',
+		 'Сервисный центр готов принять оборудование — уточните удобное время.',
+		 'Если вопрос решён — будем рады помочь с покупкой расходников.'),
+		('no_spare_parts', 'spare parts are unavailable',
+		 'Запчасти',
+		 'Нужных запчастей нет, но можем предложить замену узла или аналог.',
+		 'Подобрали совместимые детали — прислать?',
+		 'Если ремонт нецелесообразен — предложим новое оборудование со скидкой.'),
+		('export_restrictions', 'the item cannot be delivered for legal reasons',
+		 'Ваш запрос',
+		 'К сожалению, этот товар мы поставить не можем. Предложим доступные аналоги.',
+		 'Подобрали аналоги — прислать?',
+		 'Предложение по аналогам в силе.'),
+		('unit_economics', 'refused: the deal does not pay for the work',
+		 'Ваш запрос: {{lead.category}}',
+		 'Спасибо за обращение! Этот заказ удобнее оформить самостоятельно в нашем интернет-магазине.',
+		 'Напоминаем: в интернет-магазине есть быстрая доставка.',
+		 'Если понадобится помощь с выбором — ответьте на письмо.')
+	), sequences AS (
+		INSERT INTO scoring.sequence (name, steps, business_days, description)
+		SELECT reason,
+			   jsonb_build_array(
+				   jsonb_build_object('delay', '0', 'subject', subject,
+									  'body', greeting || first || signature),
+				   jsonb_build_object('delay', '3 days', 'subject', 'Re: ' || subject,
+									  'body', greeting || second || signature),
+				   jsonb_build_object('delay', '3 days', 'subject', 'Re: ' || subject,
+									  'body', greeting || third || signature)),
+			   true, description
+		  FROM chain
+		ON CONFLICT (name) DO NOTHING
+		RETURNING 1
+	), reasons AS (
+		INSERT INTO scoring.refusal_reason (reason, sequence, description)
+		SELECT reason, reason, description FROM chain
+		ON CONFLICT (reason) DO NOTHING
+		RETURNING 1
+	)
+	SELECT (SELECT count(*) FROM sequences) + (SELECT count(*) FROM reasons) INTO n;
+
+	INSERT INTO scoring.sequence (name, steps, business_days, description)
+	VALUES ('polite_decline',
+			jsonb_build_array(jsonb_build_object(
+				'delay', '0', 'subject', 'Ваш запрос: {{lead.category}}',
+				'body', greeting ||
+				'Спасибо за обращение! Этот запрос удобнее всего оформить в нашем интернет-магазине — там актуальные цены и быстрая доставка.'
+				|| signature)),
+			true, 'for leads handed to automation (priority 5)')
+	ON CONFLICT (name) DO NOTHING;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN (SELECT count(*) FROM scoring.refusal_reason)::int;
+END;
+$$;
+COMMENT ON FUNCTION scoring.install_defaults() IS
+	'adds the shipped refusal reasons with their chains and the polite decline; keeps what exists; returns the number of refusal reasons';
+
+SELECT pg_catalog.pg_extension_config_dump('scoring.sequence', '');
+SELECT pg_catalog.pg_extension_config_dump('scoring.refusal_reason', '');
+SELECT pg_catalog.pg_extension_config_dump('scoring.enrollment', '');
+SELECT pg_catalog.pg_extension_config_dump('scoring.outbox', '');
 
 /* ---------------------------------------------------------------------
  * pg_dump keeps configuration and data the user owns
