@@ -9,10 +9,13 @@
  *
  *		sum_p [ n_p log(1 + e^eta_p) - y_p eta_p ] + l2/2 |beta without intercept|^2
  *
- * with L-BFGS (Nocedal & Wright, algorithm 7.4) and a backtracking line
- * search.  The intercept is not penalised, so at the optimum the predicted
- * wins add up to the actual wins of the data fitted: the model is
- * calibrated in the large by construction.
+ * with Newton's method while the Hessian is small enough to factor (up to
+ * NEWTON_MAX_COLS columns: a handful of iterations whatever the scaling of
+ * the features), and with L-BFGS (Nocedal & Wright, algorithm 7.4) beyond
+ * that; both with a backtracking line search.  The intercept is not
+ * penalised, so at the optimum the predicted wins add up to the actual
+ * wins of the data fitted: the model is calibrated in the large by
+ * construction.
  *
  * IDENTIFICATION
  *		src/fit.c
@@ -25,11 +28,15 @@
 
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/memutils.h"
 
 #include "fit.h"
 
 /* How many correction pairs L-BFGS keeps */
 #define LBFGS_M 10
+
+/* Newton's method factors a dense Hessian of at most this many columns */
+#define NEWTON_MAX_COLS 1500
 
 /* Whether pattern p takes part when fitting or measuring fold */
 static inline bool
@@ -169,15 +176,27 @@ lbfgs_direction(int n, const double *g, double **s, double **y,
 	}
 }
 
+/* The total weight (number of leads) of a fold */
+static double
+fold_weight(const Patterns *pt, int fold)
+{
+	double		weight = 0;
+	int64		p;
+
+	for (p = 0; p < pt->npatterns; p++)
+		if (in_fold(pt, p, fold))
+			weight += pt->n[p];
+	return weight;
+}
+
 /*
- * Fits beta (ncols coefficients, beta[0] the intercept; used as the
- * starting point) on the patterns of fold (-1: all).  Stops when the
- * largest gradient component per lead falls below 1e-7, the objective
- * stops moving, or after max_iter iterations.
+ * Fits with L-BFGS: stops when the largest gradient component per lead
+ * falls below 1e-7, the objective stops moving, or after max_iter
+ * iterations.
  */
-FitResult
-fit_logistic(const Patterns *pt, int fold, double l2, int max_iter,
-			 double *beta)
+static FitResult
+fit_lbfgs(const Patterns *pt, int fold, double l2, int max_iter,
+		  double *beta)
 {
 	int			n = pt->ncols;
 	double	   *g = palloc(sizeof(double) * n);
@@ -187,13 +206,12 @@ fit_logistic(const Patterns *pt, int fold, double l2, int max_iter,
 	double	   *s[LBFGS_M],
 			   *y[LBFGS_M],
 				rho[LBFGS_M];
-	double		weight = 0,
+	double		weight,
 				f,
 				gtol;
 	int			head = 0,
 				count = 0,
 				i;
-	int64		p;
 	FitResult	res = {0, false, 0};
 
 	for (i = 0; i < LBFGS_M; i++)
@@ -201,9 +219,7 @@ fit_logistic(const Patterns *pt, int fold, double l2, int max_iter,
 		s[i] = palloc(sizeof(double) * n);
 		y[i] = palloc(sizeof(double) * n);
 	}
-	for (p = 0; p < pt->npatterns; p++)
-		if (in_fold(pt, p, fold))
-			weight += pt->n[p];
+	weight = fold_weight(pt, fold);
 	gtol = 1e-7 * Max(weight, 1.0);
 
 	f = objective(pt, fold, l2, beta, g);
@@ -275,6 +291,185 @@ fit_logistic(const Patterns *pt, int fold, double l2, int max_iter,
 	}
 	res.loss = f;
 	return res;
+}
+
+/*
+ * The Hessian of the objective at beta, dense and symmetric: the sum over
+ * patterns of n p (1 - p) x x' plus l2 on the diagonal but the intercept's.
+ */
+static void
+hessian(const Patterns *pt, int fold, double l2, const double *beta, double *h)
+{
+	int			n = pt->ncols;
+	int64		p,
+				k,
+				m;
+	int			i,
+				j;
+
+	memset(h, 0, sizeof(double) * n * n);
+	for (p = 0; p < pt->npatterns; p++)
+	{
+		double		q,
+					w;
+
+		if (!in_fold(pt, p, fold))
+			continue;
+		q = sigmoid(pattern_logit(pt, p, beta));
+		w = pt->n[p] * q * (1 - q);
+		h[0] += w;
+		for (k = pt->start[p]; k < pt->start[p + 1]; k++)
+		{
+			double		wv = w * pt->vals[k];
+			double	   *row = &h[(int64) pt->cols[k] * n];
+
+			h[pt->cols[k]] += wv;	/* intercept row */
+			for (m = k; m < pt->start[p + 1]; m++)
+				row[pt->cols[m]] += wv * pt->vals[m];
+		}
+		if ((p & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	/* columns are sorted within a pattern: mirror the upper triangle */
+	for (i = 0; i < n; i++)
+		for (j = 0; j < i; j++)
+			h[(int64) i * n + j] = h[(int64) j * n + i];
+	for (i = 1; i < n; i++)
+		h[(int64) i * n + i] += l2;
+	h[0] += 1e-9;				/* keeps a saturated fit factorable */
+}
+
+/*
+ * Solves h x = b in place of b by Cholesky factorisation of h (destroyed);
+ * false when h is not positive definite.
+ */
+static bool
+cholesky_solve(double *h, double *b, int n)
+{
+	int			i,
+				j,
+				k;
+
+	for (j = 0; j < n; j++)
+	{
+		double		d = h[(int64) j * n + j];
+
+		for (k = 0; k < j; k++)
+			d -= h[(int64) j * n + k] * h[(int64) j * n + k];
+		if (!(d > 0))
+			return false;
+		d = sqrt(d);
+		h[(int64) j * n + j] = d;
+		for (i = j + 1; i < n; i++)
+		{
+			double		s = h[(int64) i * n + j];
+
+			for (k = 0; k < j; k++)
+				s -= h[(int64) i * n + k] * h[(int64) j * n + k];
+			h[(int64) i * n + j] = s / d;
+		}
+	}
+	for (i = 0; i < n; i++)
+	{
+		for (k = 0; k < i; k++)
+			b[i] -= h[(int64) i * n + k] * b[k];
+		b[i] /= h[(int64) i * n + i];
+	}
+	for (i = n - 1; i >= 0; i--)
+	{
+		for (k = i + 1; k < n; k++)
+			b[i] -= h[(int64) k * n + i] * b[k];
+		b[i] /= h[(int64) i * n + i];
+	}
+	return true;
+}
+
+/*
+ * Fits with Newton's method and a backtracking line search: stops when the
+ * Newton decrement per lead falls below 1e-12, or after max_iter
+ * iterations.  Returns false in *ok when the Hessian could not be factored,
+ * for the caller to go on with L-BFGS.
+ */
+static FitResult
+fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
+		   double *beta, bool *ok)
+{
+	int			n = pt->ncols;
+	double	   *g = palloc(sizeof(double) * n);
+	double	   *d = palloc(sizeof(double) * n);
+	double	   *xnew = palloc(sizeof(double) * n);
+	double	   *h = MemoryContextAllocHuge(CurrentMemoryContext,
+										   sizeof(double) * n * n);
+	double		weight = Max(fold_weight(pt, fold), 1.0);
+	double		f = objective(pt, fold, l2, beta, g);
+	FitResult	res = {0, false, 0};
+
+	*ok = true;
+	while (res.iterations < max_iter)
+	{
+		double		decrement,
+					step = 1.0,
+					fnew = f;
+		int			i,
+					j;
+
+		hessian(pt, fold, l2, beta, h);
+		for (j = 0; j < n; j++)
+			d[j] = -g[j];
+		if (!cholesky_solve(h, d, n))
+		{
+			*ok = false;
+			break;
+		}
+		res.iterations++;
+		decrement = -dot(g, d, n);
+		if (decrement / weight < 1e-12)
+		{
+			res.converged = true;
+			break;
+		}
+		for (i = 0; i < 40; i++)
+		{
+			for (j = 0; j < n; j++)
+				xnew[j] = beta[j] + step * d[j];
+			fnew = objective(pt, fold, l2, xnew, g);
+			if (isfinite(fnew) && fnew <= f - 1e-4 * step * decrement)
+				break;
+			step *= 0.5;
+		}
+		if (i == 40)
+		{
+			objective(pt, fold, l2, beta, g);
+			res.converged = true;
+			break;
+		}
+		memcpy(beta, xnew, sizeof(double) * n);
+		f = fnew;
+	}
+	pfree(h);
+	res.loss = f;
+	return res;
+}
+
+/*
+ * Fits beta (ncols coefficients, beta[0] the intercept; used as the
+ * starting point) on the patterns of fold (-1: all): Newton's method when
+ * the Hessian is small enough to factor, L-BFGS otherwise.
+ */
+FitResult
+fit_logistic(const Patterns *pt, int fold, double l2, int max_iter,
+			 double *beta)
+{
+	FitResult	res;
+	bool		ok = false;
+
+	if (pt->ncols <= NEWTON_MAX_COLS)
+	{
+		res = fit_newton(pt, fold, l2, max_iter, beta, &ok);
+		if (ok)
+			return res;
+	}
+	return fit_lbfgs(pt, fold, l2, max_iter, beta);
 }
 
 /* A pattern's predicted probability, for sorting by score */
