@@ -46,6 +46,13 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION scoring.time_zone_valid(text) IS
 	'true for a time zone name PostgreSQL knows; raises an error otherwise';
 
+CREATE FUNCTION scoring.clock()
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'scoring_clock'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION scoring.clock() IS
+	'the moment the extension takes for now: the setting scoring.now when set (tests, replays), else now()';
+
 /*
  * Settings: the table holds what the user changed, the view adds the
  * defaults.  pg_dump keeps the user's rows.
@@ -241,6 +248,7 @@ CREATE TABLE scoring.lead (
 	assignee_id int,
 	assigned_at timestamptz,
 	routed_expected_profit numeric,
+	forecast_profit numeric,
 	lapsed_ids	int[] NOT NULL DEFAULT '{}',
 	/* outcome */
 	won_profit	numeric,
@@ -249,6 +257,8 @@ CREATE TABLE scoring.lead (
 );
 COMMENT ON COLUMN scoring.lead.score_flags IS
 	'what was missing or odd when the lead was scored (no_budget, unknown_brand, no_active_model, ...)';
+COMMENT ON COLUMN scoring.lead.forecast_profit IS
+	'p_win x budget x margin frozen when the lead was first routed (or first scored): what forecasts and plans count';
 COMMENT ON COLUMN scoring.lead.lapsed_ids IS
 	'managers who let this lead lapse without accepting it; it never goes back to them';
 COMMENT ON COLUMN scoring.lead.ltv_uplift IS
@@ -597,7 +607,7 @@ BEGIN
 	END IF;
 	UPDATE scoring.lead SET status = 'accepted' WHERE lead.lead_id = accept.lead_id;
 	INSERT INTO scoring.assignment_log (lead_id, at, event, manager_id)
-	VALUES (accept.lead_id, now(), 'accepted', l.assignee_id);
+	VALUES (accept.lead_id, scoring.clock(), 'accepted', l.assignee_id);
 END;
 $$;
 COMMENT ON FUNCTION scoring.accept(bigint, int) IS
@@ -896,7 +906,7 @@ BEGIN
 		SELECT client_id,
 			   bool_or(status = 'won') AS won_before,
 			   sum(won_profit) FILTER (WHERE status = 'won'
-							AND closed_at >= now() - interval '12 months') AS won_12m,
+							AND closed_at >= scoring.clock() - interval '12 months') AS won_12m,
 			   sum(expected_profit) FILTER (WHERE status IN ('draft', 'new', 'queued',
 							'assigned', 'auto', 'accepted')) AS open_expected
 		  FROM scoring.lead WHERE client_id IS NOT NULL
@@ -1366,7 +1376,7 @@ DECLARE
 BEGIN
 	IF NEW.priority = 1 AND TG_OP = 'UPDATE' THEN
 		UPDATE scoring.enrollment SET state = 'stopped', stop_reason = 'priority_1',
-			   stopped_at = now()
+			   stopped_at = scoring.clock()
 		 WHERE lead_id = NEW.lead_id AND state = 'active';
 		RETURN NULL;
 	END IF;
@@ -1379,7 +1389,7 @@ BEGIN
 	   AND EXISTS (SELECT FROM scoring.sequence WHERE name = chain)
 	   AND NOT EXISTS (SELECT FROM scoring.client c
 						WHERE c.client_id = NEW.client_id AND (c.unsubscribed OR c.bounced)) THEN
-		PERFORM scoring.enroll(NEW.lead_id, chain, now());
+		PERFORM scoring.enroll(NEW.lead_id, chain, scoring.clock());
 	END IF;
 	RETURN NULL;
 END;
@@ -1621,6 +1631,249 @@ SELECT pg_catalog.pg_extension_config_dump('scoring.sequence', '');
 SELECT pg_catalog.pg_extension_config_dump('scoring.refusal_reason', '');
 SELECT pg_catalog.pg_extension_config_dump('scoring.enrollment', '');
 SELECT pg_catalog.pg_extension_config_dump('scoring.outbox', '');
+
+/* ---------------------------------------------------------------------
+ * Numbers for the business: views for BI
+ *
+ * Forecasts and plans count forecast_profit: the lead's own expected
+ * profit (without the lifetime uplift, which later leads will bring),
+ * frozen when it was first routed or first scored.  A lead belongs to the
+ * month of its created_at in the session's time zone.
+ * ------------------------------------------------------------------- */
+
+CREATE INDEX lead_month_idx ON scoring.lead (created_at)
+	INCLUDE (status, forecast_profit, won_profit, priority, assignee_id, shop, channel);
+CREATE INDEX lead_assignee_idx ON scoring.lead (assignee_id, created_at)
+	WHERE assignee_id IS NOT NULL;
+
+CREATE TABLE scoring.marketing_spend (
+	month		date NOT NULL
+		CONSTRAINT marketing_spend_first_of_month CHECK (month = date_trunc('month', month)),
+	shop		text NOT NULL,
+	channel		text NOT NULL,
+	amount		numeric NOT NULL
+		CONSTRAINT marketing_spend_not_negative CHECK (amount >= 0),
+	PRIMARY KEY (month, shop, channel)
+);
+COMMENT ON TABLE scoring.marketing_spend IS 'what marketing spent per month, shop and channel';
+
+CREATE TABLE scoring.bonus_scale (
+	min_attainment numeric PRIMARY KEY
+		CONSTRAINT bonus_scale_not_negative CHECK (min_attainment >= 0),
+	coefficient numeric NOT NULL
+		CONSTRAINT bonus_scale_coefficient_not_negative CHECK (coefficient >= 0)
+);
+COMMENT ON TABLE scoring.bonus_scale IS
+	'bonus coefficient from plan attainment: the row with the largest min_attainment reached applies';
+
+CREATE VIEW scoring.forecast_monthly AS
+	SELECT date_trunc('month', l.created_at)::date AS month,
+		   count(*) AS leads,
+		   coalesce(sum(l.forecast_profit), 0) AS expected_profit,
+		   coalesce(sum(l.won_profit) FILTER (WHERE l.status = 'won'), 0) AS won_profit,
+		   count(*) FILTER (WHERE l.status IN ('draft', 'new', 'queued', 'assigned',
+											   'auto', 'accepted')) AS open_leads,
+		   coalesce(sum(l.forecast_profit) FILTER (WHERE l.status IN ('draft', 'new',
+							'queued', 'assigned', 'auto', 'accepted')), 0)
+			   AS open_expected_profit,
+		   CASE WHEN bool_and(l.status IN ('won', 'lost', 'refused'))
+					 AND sum(l.forecast_profit) > 0
+				THEN round(coalesce(sum(l.won_profit) FILTER (WHERE l.status = 'won'), 0)
+						   / sum(l.forecast_profit), 4) END AS accuracy,
+		   CASE WHEN bool_and(l.status IN ('won', 'lost', 'refused'))
+					 AND sum(l.forecast_profit) > 0
+				THEN round(coalesce(sum(l.won_profit) FILTER (WHERE l.status = 'won'), 0)
+						   / sum(l.forecast_profit) - 1, 4) END AS error
+	  FROM scoring.lead l
+	 GROUP BY 1;
+COMMENT ON VIEW scoring.forecast_monthly IS
+	'per month: leads, expected (forecast) profit, won profit, what is still open; accuracy = won / expected and error = accuracy - 1 once every lead of the month is closed';
+
+CREATE VIEW scoring.manager_plan AS
+	WITH p AS (
+		SELECT date_trunc('month', l.created_at)::date AS month, l.assignee_id AS manager_id,
+			   count(*) AS leads,
+			   coalesce(sum(l.forecast_profit), 0) AS plan,
+			   coalesce(sum(l.won_profit) FILTER (WHERE l.status = 'won'), 0) AS won_profit
+		  FROM scoring.lead l
+		 WHERE l.assignee_id IS NOT NULL
+		 GROUP BY 1, 2
+	)
+	SELECT p.month, p.manager_id, m.full_name, p.leads, p.plan, p.won_profit,
+		   CASE WHEN p.plan > 0 THEN round(p.won_profit / p.plan, 4) END AS attainment,
+		   (SELECT b.coefficient FROM scoring.bonus_scale b
+			 WHERE p.plan > 0 AND b.min_attainment <= p.won_profit / p.plan
+			 ORDER BY b.min_attainment DESC LIMIT 1) AS bonus_coefficient
+	  FROM p LEFT JOIN scoring.manager m USING (manager_id);
+COMMENT ON VIEW scoring.manager_plan IS
+	'per month and manager: leads received, plan (their expected profit at routing), won profit, attainment and bonus coefficient';
+
+CREATE VIEW scoring.marketing_roi AS
+	WITH l AS (
+		SELECT date_trunc('month', created_at)::date AS month, shop, channel,
+			   count(*) AS leads,
+			   ARRAY[count(*) FILTER (WHERE priority = 1), count(*) FILTER (WHERE priority = 2),
+					 count(*) FILTER (WHERE priority = 3), count(*) FILTER (WHERE priority = 4),
+					 count(*) FILTER (WHERE priority = 5)]::int[] AS leads_by_priority,
+			   coalesce(sum(forecast_profit), 0) AS expected_profit,
+			   coalesce(sum(won_profit) FILTER (WHERE status = 'won'), 0) AS won_profit
+		  FROM scoring.lead
+		 GROUP BY 1, 2, 3
+	)
+	SELECT coalesce(l.month, s.month) AS month,
+		   coalesce(l.shop, s.shop) AS shop,
+		   coalesce(l.channel, s.channel) AS channel,
+		   coalesce(s.amount, 0) AS spend,
+		   coalesce(l.leads, 0) AS leads,
+		   coalesce(l.leads_by_priority, '{0,0,0,0,0}') AS leads_by_priority,
+		   coalesce(l.expected_profit, 0) AS expected_profit,
+		   coalesce(l.won_profit, 0) AS won_profit,
+		   CASE WHEN s.amount > 0 THEN round(coalesce(l.expected_profit, 0) / s.amount, 4) END
+			   AS expected_roi,
+		   CASE WHEN s.amount > 0 THEN round(coalesce(l.won_profit, 0) / s.amount, 4) END
+			   AS actual_roi
+	  FROM l FULL JOIN scoring.marketing_spend s
+		ON s.month = l.month AND s.shop = l.shop AND s.channel = l.channel;
+COMMENT ON VIEW scoring.marketing_roi IS
+	'per month, shop and channel: spend, leads and their priority mix, expected and won profit, and both returns on the spend';
+
+CREATE VIEW scoring.work_queue AS
+	SELECT l.lead_id, l.priority, l.expected_profit, l.status, l.assignee_id,
+		   l.created_at, l.client_id, c.name AS client_name, l.category, l.brand,
+		   l.budget, l.shop, l.channel, l.score_flags
+	  FROM scoring.lead l LEFT JOIN scoring.client c USING (client_id)
+	 WHERE l.status IN ('new', 'queued', 'assigned', 'auto', 'accepted')
+	 ORDER BY l.priority, l.expected_profit DESC NULLS LAST, l.created_at;
+COMMENT ON VIEW scoring.work_queue IS
+	'open leads in the order logistics and purchasing work them: priority, then expected profit, then age';
+
+CREATE VIEW scoring.model_quality AS
+	WITH live AS (
+		SELECT l.model_id, l.p_win, (l.status = 'won') AS won
+		  FROM scoring.lead l JOIN scoring.model m USING (model_id)
+		 WHERE l.status IN ('won', 'lost') AND l.p_win IS NOT NULL
+		   AND l.created_at >= m.trained_at
+	), ranked AS (
+		SELECT model_id, p_win, won,
+			   rank() OVER (PARTITION BY model_id ORDER BY p_win) AS r,
+			   ntile(10) OVER (PARTITION BY model_id ORDER BY p_win) AS decile
+		  FROM live
+	), stats AS (
+		SELECT model_id, count(*) AS leads, count(*) FILTER (WHERE won) AS wins,
+			   sum(p_win) AS sum_p,
+			   avg(-CASE WHEN won THEN ln(greatest(p_win, 1e-15))
+						 ELSE ln(greatest(1 - p_win, 1e-15)) END) AS log_loss,
+			   sum(r) FILTER (WHERE won) AS rank_sum
+		  FROM ranked GROUP BY model_id
+	), deciles AS (
+		SELECT model_id, jsonb_agg(jsonb_build_object('decile', decile, 'leads', n,
+						 'mean_p', round(mean_p::numeric, 4),
+						 'win_rate', round(win_rate, 4)) ORDER BY decile) AS calibration
+		  FROM (SELECT model_id, decile, count(*) AS n, avg(p_win) AS mean_p,
+					   avg(won::int) AS win_rate
+				  FROM ranked GROUP BY 1, 2) d
+		 GROUP BY model_id
+	)
+	SELECT m.model_id, m.trained_at, m.active, m.train_since, m.train_until, m.n_rows,
+		   (m.metrics #>> '{holdout,auc}')::float8 AS holdout_auc,
+		   (m.metrics #>> '{holdout,log_loss}')::float8 AS holdout_log_loss,
+		   (m.metrics #>> '{holdout,sum_p_over_wins}')::float8 AS holdout_sum_p_over_wins,
+		   coalesce(s.leads, 0) AS live_leads, coalesce(s.wins, 0) AS live_wins,
+		   CASE WHEN s.wins > 0 AND s.wins < s.leads
+				THEN (s.rank_sum - s.wins * (s.wins + 1) / 2.0)
+					 / (s.wins * (s.leads - s.wins)) END AS live_auc,
+		   s.log_loss AS live_log_loss,
+		   CASE WHEN s.wins > 0 THEN s.sum_p / s.wins END AS live_sum_p_over_wins,
+		   d.calibration AS live_calibration
+	  FROM scoring.model m
+	  LEFT JOIN stats s USING (model_id)
+	  LEFT JOIN deciles d USING (model_id);
+COMMENT ON VIEW scoring.model_quality IS
+	'per model: its holdout metrics at training, and the same measured live on leads created since it was trained, scored by it and closed (drift shows as the two parting)';
+
+CREATE FUNCTION scoring.predict_lead(lead_id bigint, model_id int)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'scoring_predict_lead'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION scoring.predict_lead(bigint, int) IS
+	'p_win of a stored lead under any model, as it was known at the lead''s entry';
+
+/*
+ * For each month of [since, until): train on the 12 months before it (not
+ * activated), forecast the month's closed leads with that model and
+ * compare with what was won.  The models are removed afterwards.
+ */
+CREATE FUNCTION scoring.backtest(since date, until date, options jsonb DEFAULT '{}')
+RETURNS TABLE (month date, leads bigint, expected_profit numeric, won_profit numeric,
+			   accuracy numeric, bias numeric)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	m date;
+	mid int;
+	margin numeric;
+	e numeric;
+	w numeric;
+	n bigint;
+	total_e numeric := 0;
+	total_w numeric := 0;
+	total_n bigint := 0;
+BEGIN
+	IF since IS NULL OR until IS NULL OR since >= until THEN
+		RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'backtest needs since < until';
+	END IF;
+	SELECT (value #>> '{}')::numeric INTO margin FROM scoring.settings WHERE name = 'default_margin';
+	FOR m IN SELECT generate_series(date_trunc('month', since), until - 1, interval '1 month')::date
+	LOOP
+		mid := scoring.train(m - interval '12 months', m,
+							 coalesce(options, '{}') || '{"activate": false, "set_bands": false}');
+		SELECT count(*),
+			   round(coalesce(sum(scoring.predict_lead(l.lead_id, mid)::numeric
+								  * l.budget * coalesce(b.margin, margin)), 0), 2),
+			   coalesce(sum(l.won_profit) FILTER (WHERE l.status = 'won'), 0)
+		  INTO n, e, w
+		  FROM scoring.lead l LEFT JOIN scoring.brand b USING (brand)
+		 WHERE l.status IN ('won', 'lost')
+		   AND l.created_at >= m AND l.created_at < m + interval '1 month'
+		   AND l.budget >= 0
+		   AND l.budget <= (SELECT (value #>> '{}')::numeric FROM scoring.settings
+							 WHERE name = 'max_budget');
+		DELETE FROM scoring.model WHERE model_id = mid;
+		month := m; leads := n; expected_profit := e; won_profit := w;
+		accuracy := CASE WHEN e > 0 THEN round(w / e, 4) END;
+		bias := CASE WHEN w > 0 THEN round(e / w - 1, 4) END;
+		RETURN NEXT;
+		total_n := total_n + n; total_e := total_e + e; total_w := total_w + w;
+	END LOOP;
+	-- the whole period, as a row without a month
+	month := NULL; leads := total_n; expected_profit := total_e; won_profit := total_w;
+	accuracy := CASE WHEN total_e > 0 THEN round(total_w / total_e, 4) END;
+	bias := CASE WHEN total_w > 0 THEN round(total_e / total_w - 1, 4) END;
+	RETURN NEXT;
+END;
+$$;
+COMMENT ON FUNCTION scoring.backtest(date, date, jsonb) IS
+	'for each month: a model trained on the 12 months before it forecasts the month; accuracy = won / expected, bias = expected / won - 1; a last row without a month for the whole period';
+
+CREATE FUNCTION scoring.grant_bi(role name)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	EXECUTE format('GRANT USAGE ON SCHEMA scoring TO %I', role);
+	EXECUTE format('GRANT SELECT ON scoring.forecast_monthly, scoring.manager_plan,'
+				   ' scoring.marketing_roi, scoring.work_queue, scoring.model_quality,'
+				   ' scoring.free_companies TO %I', role);
+END;
+$$;
+COMMENT ON FUNCTION scoring.grant_bi(name) IS
+	'lets a role read the BI views, and nothing else';
+
+SELECT pg_catalog.pg_extension_config_dump('scoring.marketing_spend', '');
+SELECT pg_catalog.pg_extension_config_dump('scoring.bonus_scale', '');
 
 /* ---------------------------------------------------------------------
  * pg_dump keeps configuration and data the user owns

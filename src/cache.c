@@ -73,6 +73,15 @@ static bool ConfigValid = false;
 /* loaded under a transaction snapshot: stale once the transaction ends */
 static bool ConfigTransient = false;
 
+/* Counts loads of the configuration, so other caches know it changed */
+static uint64 ConfigGeneration = 0;
+
+/* The last model other than the active one that was asked for */
+static MemoryContext OtherModelContext = NULL;
+static Model *OtherModel = NULL;
+static int32 OtherModelId = 0;
+static uint64 OtherModelGeneration = 0;
+
 /* scoring.model's OID: the relation whose invalidation means "reload" */
 static Oid	AnchorRelid = InvalidOid;
 
@@ -197,11 +206,10 @@ read_model(int32 model_id)
 }
 
 /*
- * Reads a model by id, not cached: for predict() and explain() with a
- * model other than the active one.
+ * Reads a model by id, not cached, in CurrentMemoryContext.
  */
-Model *
-load_model(int32 model_id)
+static Model *
+load_model_uncached(int32 model_id)
 {
 	Model	   *model;
 	MemoryContext caller = CurrentMemoryContext;
@@ -393,6 +401,7 @@ config_load(void)
 
 	/* set before reading, so that a change committed meanwhile wins */
 	ConfigValid = true;
+	ConfigGeneration++;
 	ConfigTransient = IsolationUsesXactSnapshot();
 	AnchorRelid = anchor_relid();
 
@@ -457,4 +466,36 @@ brand_margin(ScoringConfig *config, const char *brand, Numeric *margin)
 		return false;
 	*margin = e->margin;
 	return true;
+}
+
+/*
+ * A model by id, for predict(), explain() and backtests: the active one
+ * from the configuration, else the last other one asked for, kept until
+ * the configuration changes.  NULL when there is no such model.
+ */
+Model *
+load_model(int32 id)
+{
+	ScoringConfig *config = scoring_config();
+	MemoryContext old;
+
+	if (config->model != NULL && model_id(config->model) == id)
+		return config->model;
+	if (OtherModel != NULL && OtherModelId == id &&
+		OtherModelGeneration == ConfigGeneration)
+		return OtherModel;
+
+	if (OtherModelContext == NULL)
+		OtherModelContext = AllocSetContextCreate(CacheMemoryContext,
+												  "scoring other model",
+												  ALLOCSET_DEFAULT_SIZES);
+	else
+		MemoryContextReset(OtherModelContext);
+	OtherModel = NULL;
+	old = MemoryContextSwitchTo(OtherModelContext);
+	OtherModel = load_model_uncached(id);
+	MemoryContextSwitchTo(old);
+	OtherModelId = id;
+	OtherModelGeneration = ConfigGeneration;
+	return OtherModel;
 }

@@ -61,6 +61,7 @@ typedef enum LeadColumn
 	COL_ASSIGNED_AT,
 	COL_ROUTED_EXPECTED_PROFIT,
 	COL_LAPSED_IDS,
+	COL_FORECAST_PROFIT,
 	NUM_LEAD_COLUMNS
 } LeadColumn;
 
@@ -68,7 +69,8 @@ static const char *const lead_column_names[NUM_LEAD_COLUMNS] = {
 	"lead_id", "created_at", "client_id", "shop", "channel", "category",
 	"brand", "budget", "features", "status", "p_win", "potential_profit",
 	"ltv_uplift", "expected_profit", "priority", "model_id", "score_flags",
-	"assignee_id", "assigned_at", "routed_expected_profit", "lapsed_ids"
+	"assignee_id", "assigned_at", "routed_expected_profit", "lapsed_ids",
+	"forecast_profit"
 };
 
 /* The columns whose update means the lead must be scored again */
@@ -103,6 +105,7 @@ typedef struct ScoredLead
 	Numeric		potential;		/* NULL when it cannot be computed */
 	Numeric		uplift;
 	Numeric		expected;
+	Numeric		forecast;		/* p_win x (potential - uplift): this deal only */
 	int16		priority;
 	int32		model_id;		/* 0 when no model scored the lead */
 	List	   *flags;			/* of char * */
@@ -242,7 +245,19 @@ double_numeric(double d)
 											   Float8GetDatum(d)));
 }
 
-/* potential = budget × margin(brand) + segment uplift; expected = p × that */
+/* p x amount, rounded to kopecks */
+static Numeric
+times_p(double p, Numeric amount)
+{
+	return round2(DatumGetNumeric(DirectFunctionCall2(numeric_mul,
+													  NumericGetDatum(double_numeric(p)),
+													  NumericGetDatum(amount))));
+}
+
+/*
+ * potential = budget x margin(brand) + segment uplift; expected = p x that;
+ * forecast = p x budget x margin, what this deal itself should bring.
+ */
 static void
 compute_profit(ScoredLead *lead, ScoringConfig *config)
 {
@@ -266,10 +281,10 @@ compute_profit(ScoredLead *lead, ScoringConfig *config)
 		DirectFunctionCall2(numeric_add, NumericGetDatum(base),
 							NumericGetDatum(lead->uplift))));
 	if (lead->have_p)
-		lead->expected = round2(DatumGetNumeric(
-			DirectFunctionCall2(numeric_mul,
-								NumericGetDatum(double_numeric(lead->p_win)),
-								NumericGetDatum(lead->potential))));
+	{
+		lead->expected = times_p(lead->p_win, lead->potential);
+		lead->forecast = times_p(lead->p_win, base);
+	}
 }
 
 /* The band priority of an expected profit, 5 below every band */
@@ -465,6 +480,15 @@ read_score(ScoredLead *lead, HeapTuple tup, TupleDesc desc)
 	d = heap_getattr(tup, Attnums[COL_P_WIN], desc, &isnull);
 	lead->have_p = !isnull;
 	lead->p_win = isnull ? 0 : DatumGetFloat8(d);
+	d = heap_getattr(tup, Attnums[COL_POTENTIAL_PROFIT], desc, &isnull);
+	lead->potential = isnull ? NULL : DatumGetNumeric(d);
+	d = heap_getattr(tup, Attnums[COL_LTV_UPLIFT], desc, &isnull);
+	lead->uplift = isnull ? NULL : DatumGetNumeric(d);
+	if (lead->have_p && lead->potential != NULL)
+		lead->forecast = times_p(lead->p_win, lead->uplift == NULL ? lead->potential :
+								 DatumGetNumeric(DirectFunctionCall2(numeric_sub,
+																	 NumericGetDatum(lead->potential),
+																	 NumericGetDatum(lead->uplift))));
 	d = heap_getattr(tup, Attnums[COL_SCORE_FLAGS], desc, &isnull);
 	if (!isnull)
 	{
@@ -620,7 +644,8 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 				new;
 	bool		is_update,
 				rescore,
-				ready;
+				ready,
+				unfrozen;
 	TimestampTz now;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
@@ -671,6 +696,17 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 			route(&lead, is_update ? &old : NULL, &new, config, tup, desc,
 				  &out, now);
 		set_output(&out, COL_SCORE_FLAGS, flags_datum(lead.flags), false);
+
+		/*
+		 * Forecasts use the score as it was when the lead was first routed,
+		 * or first scored: a later rescore never moves them.
+		 */
+		unfrozen = !is_update ||
+			heap_attisnull(trigdata->tg_trigtuple, Attnums[COL_FORECAST_PROFIT], desc) ||
+			(new.status != NULL && strcmp(new.status, "assigned") == 0 &&
+			 heap_attisnull(trigdata->tg_trigtuple, Attnums[COL_ASSIGNED_AT], desc));
+		if (unfrozen && lead.forecast != NULL)
+			set_output(&out, COL_FORECAST_PROFIT, NumericGetDatum(lead.forecast), false);
 	}
 	else
 		lead.expected = NULL;

@@ -31,6 +31,7 @@
 
 PG_FUNCTION_INFO_V1(scoring_predict);
 PG_FUNCTION_INFO_V1(scoring_explain);
+PG_FUNCTION_INFO_V1(scoring_predict_lead);
 
 /* A string value of a JSON object, NULL when absent or not a string */
 static const char *
@@ -238,4 +239,23 @@ scoring_explain(PG_FUNCTION_ARGS)
 	rsinfo->setResult = store;
 	rsinfo->setDesc = tupdesc;
 	return (Datum) 0;
+}
+
+/*
+ * scoring.predict_lead(lead_id, model_id): p_win of a stored lead under a
+ * given model, from what was known at the lead's entry; for backtests.
+ */
+Datum
+scoring_predict_lead(PG_FUNCTION_ARGS)
+{
+	int64		lead_id = PG_GETARG_INT64(0);
+	int32		mid = PG_GETARG_INT32(1);
+	LeadInput	lead;
+	Model	   *model;
+
+	(void) read_stored_lead(lead_id, &lead);
+	model = load_model(mid);
+	if (model == NULL)
+		no_model(psprintf("Model %d does not exist.", mid));
+	PG_RETURN_FLOAT8(logistic(model_logit(model, &lead, NULL)));
 }

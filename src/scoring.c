@@ -77,6 +77,15 @@ scoring_now(void)
 	return GetCurrentTransactionStartTimestamp();
 }
 
+PG_FUNCTION_INFO_V1(scoring_clock);
+
+/* scoring.clock(): scoring_now() for SQL */
+Datum
+scoring_clock(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TIMESTAMPTZ(scoring_now());
+}
+
 /* Module load */
 void
 _PG_init(void)

@@ -18,6 +18,7 @@
 #	LEADS_PER_MONTH=4000
 #	SEED=0.42			setseed() of the generator
 #	NOW='2026-11-15 12:00+03'	the demo's "now" (never the clock)
+#	DAY=2026-11-16			the working day simulated after the report
 
 # shellcheck disable=SC2119  # lib.sh functions take optional arguments
 set -euo pipefail
@@ -82,3 +83,6 @@ scoring_say "loaded in $(($(date +%s) - start)) s"
 
 scoring_say "training, rescoring, report"
 scoring_psql -q -d "$DB" -v now="$NOW" -f test/demo/demo.sql
+
+scoring_say "a working day: routing, forecasts, plans, automation, the free pool"
+scoring_psql -q -d "$DB" -v day="${DAY:-2026-11-16}" -f test/demo/day.sql
