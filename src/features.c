@@ -21,6 +21,7 @@
 #include <math.h>
 
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
 #include "scoring.h"
@@ -143,16 +144,57 @@ emit_free_value(FeatureSink *sink, const char *field, JsonbValue *v)
 	}
 }
 
-/* Builds "features.KEY" in a palloc'd string */
+/*
+ * Builds "features.KEY" in a palloc'd string.  '=' separates a field from
+ * its level in a model's coefficients, so a key's '=' and '%' are written
+ * %3D and %25: a key may hold anything and the model still reads back.
+ */
 static char *
 free_field_name(const char *key, int keylen)
 {
-	char	   *field = palloc(sizeof(FEATURES_PREFIX) + keylen);
+	StringInfoData buf;
+	int			i;
 
-	memcpy(field, FEATURES_PREFIX, sizeof(FEATURES_PREFIX) - 1);
-	memcpy(field + sizeof(FEATURES_PREFIX) - 1, key, keylen);
-	field[sizeof(FEATURES_PREFIX) - 1 + keylen] = '\0';
-	return field;
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, FEATURES_PREFIX);
+	for (i = 0; i < keylen; i++)
+	{
+		if (key[i] == '=')
+			appendStringInfoString(&buf, "%3D");
+		else if (key[i] == '%')
+			appendStringInfoString(&buf, "%25");
+		else
+			appendStringInfoChar(&buf, key[i]);
+	}
+	return buf.data;
+}
+
+/* The JSON key of a free field, undoing free_field_name() */
+static char *
+free_field_key(const char *field, int *keylen)
+{
+	const char *s = field + sizeof(FEATURES_PREFIX) - 1;
+	char	   *key = palloc(strlen(s) + 1);
+	int			n = 0;
+
+	while (*s)
+	{
+		if (strncmp(s, "%3D", 3) == 0)
+		{
+			key[n++] = '=';
+			s += 3;
+		}
+		else if (strncmp(s, "%25", 3) == 0)
+		{
+			key[n++] = '%';
+			s += 3;
+		}
+		else
+			key[n++] = *s++;
+	}
+	key[n] = '\0';
+	*keylen = n;
+	return key;
 }
 
 /*
@@ -197,11 +239,11 @@ features_emit_free(Jsonb *features, const char *const *fields, int nfields,
 
 	for (i = 0; i < nfields; i++)
 	{
-		const char *key = fields[i] + sizeof(FEATURES_PREFIX) - 1;
+		int			keylen;
+		char	   *key = free_field_key(fields[i], &keylen);
 		JsonbValue *v;
 
-		v = getKeyJsonValueFromContainer(&features->root, key, strlen(key),
-										 NULL);
+		v = getKeyJsonValueFromContainer(&features->root, key, keylen, NULL);
 		if (v != NULL)
 			emit_free_value(sink, fields[i], v);
 	}

@@ -205,6 +205,17 @@ flag(ScoredLead *lead, const char *what)
 	lead->flags = lappend(lead->flags, (char *) what);
 }
 
+/* Whether a numeric is NaN or an infinity */
+static bool
+numeric_not_finite(Numeric num)
+{
+#if PG_VERSION_NUM >= 140000
+	return numeric_is_nan(num) || numeric_is_inf(num);
+#else
+	return numeric_is_nan(num);
+#endif
+}
+
 /*
  * Checks the budget: present, finite, not negative and not beyond the
  * max_budget setting.  Flags and returns false when it cannot be used.
@@ -213,13 +224,13 @@ static bool
 budget_usable(ScoredLead *lead, ScoringConfig *config)
 {
 	Numeric		budget = lead->in.budget;
-	double		d;
 
 	if (budget == NULL)
 		flag(lead, "no_budget");
-	else if (!numeric_to_finite_double(budget, &d))
+	else if (numeric_not_finite(budget))
 		flag(lead, "invalid_budget");
-	else if (d < 0)
+	else if (DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+												NumericGetDatum(budget))) < 0)
 		flag(lead, "negative_budget");
 	else if (numeric_compare(budget, config->max_budget) > 0)
 		flag(lead, "implausible_budget");
@@ -254,21 +265,26 @@ times_p(double p, Numeric amount)
 													  NumericGetDatum(amount))));
 }
 
+/* The margin of the lead's brand, or the default one, flagged */
+static Numeric
+lead_margin(ScoredLead *lead, ScoringConfig *config)
+{
+	Numeric		margin;
+
+	if (brand_margin(config, lead->in.brand, &margin))
+		return margin;
+	flag(lead, lead->in.brand == NULL ? "no_brand" : "unknown_brand");
+	return config->default_margin;
+}
+
 /*
- * potential = budget x margin(brand) + segment uplift; expected = p x that;
+ * potential = budget x margin + segment uplift; expected = p x that;
  * forecast = p x budget x margin, what this deal itself should bring.
  */
 static void
-compute_profit(ScoredLead *lead, ScoringConfig *config)
+compute_profit(ScoredLead *lead, ScoringConfig *config, Numeric margin)
 {
-	Numeric		margin;
 	Numeric		base;
-
-	if (!brand_margin(config, lead->in.brand, &margin))
-	{
-		flag(lead, lead->in.brand == NULL ? "no_brand" : "unknown_brand");
-		margin = config->default_margin;
-	}
 
 	base = DatumGetNumeric(DirectFunctionCall2(numeric_mul,
 											   NumericGetDatum(lead->in.budget),
@@ -343,7 +359,8 @@ lead_lookup(void *ctx, const char *key, JsonbValue *out)
 		s = lead->in.client_industry;
 	else if (strcmp(key, "client.okved") == 0)
 		s = lead->in.client_okved;
-	else if (strcmp(key, "budget") == 0)
+	else if (strcmp(key, "budget") == 0 && lead->in.budget != NULL &&
+			 !numeric_not_finite(lead->in.budget))
 		n = lead->in.budget;
 	else if (strcmp(key, "client.annual_turnover") == 0)
 		n = lead->in.client_turnover;
@@ -379,6 +396,7 @@ static void
 score_lead(ScoredLead *lead, ScoringConfig *config)
 {
 	bool		usable_budget = budget_usable(lead, config);
+	Numeric		margin = lead_margin(lead, config);
 	bool		odd_input;
 	int			i;
 
@@ -392,7 +410,7 @@ score_lead(ScoredLead *lead, ScoringConfig *config)
 		flag(lead, "no_active_model");
 
 	if (usable_budget)
-		compute_profit(lead, config);
+		compute_profit(lead, config, margin);
 	odd_input = list_length(lead->flags) > 0;
 
 	if (lead->expected == NULL)

@@ -214,44 +214,44 @@ add_numeric(Model *model, char *key, JsonbValue *v)
 	e->max = max;
 }
 
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
 /*
  * Collects the distinct free fields ("features.KEY") the model has any
  * coefficient for, so that scoring looks up only those keys of a lead.
+ * A field ends at the first '=' after its prefix: keys have theirs
+ * escaped (features.c).
  */
 static void
 collect_free_fields(Model *model)
 {
 	weights_iterator it;
 	WeightEntry *e;
-	int			n = 0;
-	int			cap = 16;
-	char	   *field;
+	int			n = 0,
+				i,
+				distinct = 0;
+	const char **all = palloc(sizeof(char *) * Max(model->weights->members, 1));
 
-	model->free_fields = palloc(cap * sizeof(char *));
 	weights_start_iterate(model->weights, &it);
 	while ((e = weights_iterate(model->weights, &it)) != NULL)
 	{
 		const char *eq;
-		int			i;
-		bool		seen = false;
 
 		if (strncmp(e->key, FEATURES_PREFIX, sizeof(FEATURES_PREFIX) - 1) != 0)
 			continue;
-		/* the field ends at the first '=' after its prefix, if any */
 		eq = strchr(e->key + sizeof(FEATURES_PREFIX) - 1, '=');
-		field = eq ? pnstrdup(e->key, eq - e->key) : pstrdup(e->key);
-		for (i = 0; i < n && !seen; i++)
-			seen = strcmp(model->free_fields[i], field) == 0;
-		if (seen)
-			continue;
-		if (n == cap)
-		{
-			cap *= 2;
-			model->free_fields = repalloc(model->free_fields, cap * sizeof(char *));
-		}
-		model->free_fields[n++] = field;
+		all[n++] = eq ? pnstrdup(e->key, eq - e->key) : pstrdup(e->key);
 	}
-	model->nfree = n;
+	qsort(all, n, sizeof(char *), str_cmp);
+	for (i = 0; i < n; i++)
+		if (distinct == 0 || strcmp(all[distinct - 1], all[i]) != 0)
+			all[distinct++] = all[i];
+	model->free_fields = all;
+	model->nfree = distinct;
 }
 
 /*

@@ -479,15 +479,16 @@ read_training_row(Trainer *tr, HeapTuple tup, TupleDesc desc)
 
 /*
  * Reads every lead closed as won or lost created in [since, until), with
- * its client, its history before it and budget x margin, in one pass.
+ * its client, its history before it and budget x margin (for the bands;
+ * only for budgets the trigger would score), in one pass.
  */
 static void
 read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
-				   Numeric default_margin)
+				   ScoringConfig *config)
 {
-	Oid			argtypes[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, NUMERICOID};
-	Datum		args[3] = {TimestampTzGetDatum(since), TimestampTzGetDatum(until),
-	NumericGetDatum(default_margin)};
+	Oid			argtypes[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, NUMERICOID, NUMERICOID};
+	Datum		args[4] = {TimestampTzGetDatum(since), TimestampTzGetDatum(until),
+		NumericGetDatum(config->default_margin), NumericGetDatum(config->max_budget)};
 	MemoryContext keep = CurrentMemoryContext;
 	MemoryContext batch = AllocSetContextCreate(keep, "scoring train batch",
 												ALLOCSET_DEFAULT_SIZES);
@@ -498,7 +499,8 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 		"SELECT l.lead_id, l.shop, l.channel, l.category, l.brand, l.budget,"
 		"       l.features, c.kind, c.industry, c.okved, c.core_industry,"
 		"       c.annual_turnover, coalesce(h.leads, 0), coalesce(h.wins, 0),"
-		"       l.status = 'won', l.budget * coalesce(b.margin, $3)"
+		"       l.status = 'won',"
+		"       CASE WHEN l.budget <= $4 THEN l.budget * coalesce(b.margin, $3) END"
 		"  FROM scoring.lead l"
 		"  LEFT JOIN scoring.client c ON c.client_id = l.client_id"
 		"  LEFT JOIN scoring.brand b ON b.brand = l.brand"
@@ -511,7 +513,7 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 		"       ON l.client_id IS NOT NULL"
 		" WHERE l.status IN ('won', 'lost')"
 		"   AND l.created_at >= $1 AND l.created_at < $2",
-		3, argtypes, args, NULL, true, CURSOR_OPT_NO_SCROLL);
+		4, argtypes, args, NULL, true, CURSOR_OPT_NO_SCROLL);
 
 	for (;;)
 	{
@@ -556,22 +558,50 @@ add_column(Trainer *tr, const char *name, Token *numeric)
 }
 
 /*
- * Gives every token its column: levels seen at least min_count times have
- * their own, rarer ones share their field's "(other)"; numbers need
- * min_count values that are not all the same.  Column 0 is the intercept.
+ * Gives every token its column.  A field seen in fewer than min_count
+ * leads is dropped whole; within a field, levels seen at least min_count
+ * times have their own column and rarer ones share the field's "(other)";
+ * numbers need min_count values that are not all the same.  Column 0 is
+ * the intercept.
  */
 static void
 assign_columns(Trainer *tr)
 {
 	tokens_hash *other = tokens_create(tr->cxt, 64, NULL);
+	tokens_hash *fields = tokens_create(tr->cxt, 64, NULL);
+	int64	   *field_count = palloc0(sizeof(int64) * Max(tr->ntokens, 1));
+	int32		nfields = 0;
 	int32		i;
+	bool		found;
+	TokenEntry *e;
+
+	/*
+	 * How many leads carry each field: one level of it, or one number (whose
+	 * "(present)" level would count it twice).
+	 */
+	for (i = 0; i < tr->ntokens; i++)
+	{
+		Token	   *t = &tr->tokens[i];
+		size_t		len = strlen(t->name);
+
+		if (len > sizeof(LEVEL_PRESENT) &&
+			strcmp(t->name + len - sizeof(LEVEL_PRESENT) + 1, LEVEL_PRESENT) == 0)
+			continue;
+		e = tokens_insert(fields, t->field, &found);
+		if (!found)
+			e->token = nfields++;
+		field_count[e->token] += t->count;
+	}
 
 	add_column(tr, "(intercept)", NULL);
 	for (i = 0; i < tr->ntokens; i++)
 	{
 		Token	   *t = &tr->tokens[i];
 
-		if (t->numeric)
+		e = tokens_lookup(fields, t->field);
+		if (e == NULL || field_count[e->token] < tr->opt.min_count)
+			t->column = -1;
+		else if (t->numeric)
 		{
 			double		var = t->count > 1 ? t->m2 / (t->count - 1) : 0;
 
@@ -582,9 +612,7 @@ assign_columns(Trainer *tr)
 			t->column = add_column(tr, t->name, NULL);
 		else
 		{
-			bool		found;
-			TokenEntry *e = tokens_insert(other, t->field, &found);
-
+			e = tokens_insert(other, t->field, &found);
 			if (!found)
 			{
 				char	   *name = psprintf("%s=%s", t->field, LEVEL_OTHER);
@@ -1025,6 +1053,9 @@ store_bands(const double *bands)
 
 	for (b = 0; b < 4; b++)
 		args[b] = Float8GetDatum(bands[b]);
+	/* concurrent trains replace the bands one after the other */
+	run("LOCK TABLE scoring.priority_band IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL,
+		SPI_OK_UTILITY);
 	run("DELETE FROM scoring.priority_band", 0, NULL, NULL, SPI_OK_DELETE);
 	run("INSERT INTO scoring.priority_band (priority, min_expected_profit)"
 		" VALUES (1, $1), (2, $2), (3, $3), (4, $4)",
@@ -1053,7 +1084,8 @@ check_training_data(Trainer *tr, TimestampTz since, TimestampTz until)
 				(errcode(ERRCODE_SCORING_TRAINING_DATA),
 				 errmsg("no closed leads to train on"),
 				 errdetail("No lead created in [%s, %s) is won or lost.",
-						   timestamptz_to_str(since), timestamptz_to_str(until)),
+						   pstrdup(timestamptz_to_str(since)),
+						   pstrdup(timestamptz_to_str(until))),
 				 errhint("Widen the window, or import last year's closed leads first.")));
 	if (tr->nwon == 0 || tr->nwon == tr->nrows)
 		ereport(ERROR,
@@ -1109,7 +1141,7 @@ scoring_train(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	MemoryContextSwitchTo(cxt);
-	read_training_data(tr, since, until, scoring_config()->default_margin);
+	read_training_data(tr, since, until, scoring_config());
 	check_training_data(tr, since, until);
 	if (tr->opt.ltv)
 		ltv_leads = learn_ltv(tr, until);
@@ -1134,7 +1166,8 @@ scoring_train(PG_FUNCTION_ARGS)
 	appendStringInfoString(&metrics, ", \"train\": ");
 	fold_metrics(&tr->pt, -1, beta, &metrics);
 
-	if (tr->opt.set_bands == 1 || (tr->opt.set_bands == -1 && !have_bands()))
+	if (tr->opt.set_bands == 1 ||
+		(tr->opt.set_bands == -1 && tr->opt.activate && !have_bands()))
 		bands_set = compute_bands(tr, beta, bands);
 
 	INSTR_TIME_SET_CURRENT(elapsed);
