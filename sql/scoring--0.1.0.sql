@@ -380,8 +380,8 @@ COMMENT ON FUNCTION scoring.suggest_bands(timestamptz, timestamptz, float8[]) IS
 
 -- scores a lead whose inputs are set, then routes it when it becomes ready
 CREATE TRIGGER lead_score
-	BEFORE INSERT OR UPDATE OF client_id, created_at, shop, channel, category,
-		brand, budget, features, status, assignee_id
+	BEFORE INSERT OR DELETE OR UPDATE OF client_id, created_at, shop, channel,
+		category, brand, budget, features, status, assignee_id
 	ON scoring.lead
 	FOR EACH ROW EXECUTE FUNCTION scoring.lead_score_trigger();
 
@@ -568,7 +568,11 @@ BEGIN
 	VALUES (set_presence.manager_id, set_presence.at, set_presence.status)
 	ON CONFLICT ON CONSTRAINT presence_pkey DO UPDATE
 	   SET status = set_presence.status,
-		   on_call = CASE WHEN set_presence.status = 'online' THEN p.on_call ELSE false END;
+		   on_call = CASE WHEN set_presence.status = 'online' THEN p.on_call ELSE false END,
+		   -- coming back online is activity
+		   last_activity = CASE WHEN set_presence.status = 'online'
+								THEN greatest(p.last_activity, set_presence.at)
+								ELSE p.last_activity END;
 END;
 $$;
 COMMENT ON FUNCTION scoring.set_presence(int, text, timestamptz) IS

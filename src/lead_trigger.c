@@ -198,10 +198,15 @@ numeric_compare(Numeric a, Numeric b)
 											 NumericGetDatum(b)));
 }
 
-/* Adds a flag */
+/* Adds a flag, once */
 static void
 flag(ScoredLead *lead, const char *what)
 {
+	ListCell   *lc;
+
+	foreach(lc, lead->flags)
+		if (strcmp((char *) lfirst(lc), what) == 0)
+			return;
 	lead->flags = lappend(lead->flags, (char *) what);
 }
 
@@ -581,6 +586,17 @@ adjust_loads(const Assignment *old, const Assignment *new, Numeric profit,
 	SPI_finish();
 }
 
+/*
+ * Whether the lead now counts among a manager's open leads and did not
+ * before, or not for that manager.
+ */
+static bool
+moved_to_manager(const Assignment *old, const Assignment *new)
+{
+	return counts_open(new) &&
+		(old == NULL || !counts_open(old) || old->assignee != new->assignee);
+}
+
 /* Reads the managers a lead lapsed with */
 static void
 read_lapsed(RouteRequest *req, HeapTuple tup, TupleDesc desc)
@@ -622,6 +638,7 @@ route(ScoredLead *lead, const Assignment *old, Assignment *assignment,
 	req.now = now;
 	req.requeue = old != NULL && old->status && strcmp(old->status, "queued") == 0;
 	req.reassign = old != NULL && old->status && strcmp(old->status, "assigned") == 0;
+	req.may_wait = old == NULL;
 	req.lookup = lead_lookup;
 	req.ctx = lead;
 	read_lapsed(&req, tup, desc);
@@ -643,9 +660,9 @@ route(ScoredLead *lead, const Assignment *old, Assignment *assignment,
 }
 
 /*
- * scoring.lead_score_trigger(): BEFORE INSERT OR UPDATE, FOR EACH ROW.
- * Scores a lead whose inputs were set, routes it when it becomes ready
- * ('new'), and keeps the managers' loads in step with its assignment.
+ * scoring.lead_score_trigger(): BEFORE INSERT OR UPDATE OR DELETE, FOR EACH
+ * ROW.  Scores a lead whose inputs were set, routes it when it becomes
+ * ready ('new'), and keeps the managers' loads in step with its assignment.
  */
 Datum
 scoring_lead_score_trigger(PG_FUNCTION_ARGS)
@@ -663,16 +680,16 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 	bool		is_update,
 				rescore,
 				ready,
+				moved,
 				unfrozen;
 	TimestampTz now;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("scoring.lead_score_trigger() must be a BEFORE INSERT OR UPDATE row trigger")));
+				 errmsg("scoring.lead_score_trigger() must be a BEFORE row trigger")));
 
 	rel = trigdata->tg_relation;
 	desc = RelationGetDescr(rel);
@@ -688,6 +705,18 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 
 	if (AttnumsRelid != RelationGetRelid(rel))
 		resolve_attnums(rel);
+	now = scoring_now();
+
+	/* a deleted lead leaves its manager's open leads */
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+	{
+		read_assignment(&old, tup, desc);
+		new.status = NULL;
+		new.assignee = 0;
+		adjust_loads(&old, &new, NULL, now);
+		MemoryContextSwitchTo(caller);
+		return PointerGetDatum(tup);
+	}
 
 	read_assignment(&new, tup, desc);
 	if (is_update)
@@ -695,10 +724,10 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 	rescore = !is_update || inputs_updated(trigdata);
 	ready = new.status != NULL && strcmp(new.status, "new") == 0 &&
 		(!is_update || old.status == NULL || strcmp(old.status, "new") != 0);
-	now = scoring_now();
 	out.n = 0;
 
-	if (rescore || ready)
+	moved = moved_to_manager(is_update ? &old : NULL, &new);
+	if (rescore || ready || moved)
 	{
 		/* client first: opening its relations may process invalidations */
 		read_lead(&lead, tup, desc);
@@ -713,6 +742,13 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 		if (ready)
 			route(&lead, is_update ? &old : NULL, &new, config, tup, desc,
 				  &out, now);
+		else if (moved && strcmp(new.status, "assigned") == 0)
+		{
+			/* given by hand: the acceptance clock and the plan start now */
+			set_output(&out, COL_ASSIGNED_AT, TimestampTzGetDatum(now), false);
+			set_output(&out, COL_ROUTED_EXPECTED_PROFIT,
+					   NumericGetDatum(lead.expected), lead.expected == NULL);
+		}
 		set_output(&out, COL_SCORE_FLAGS, flags_datum(lead.flags), false);
 
 		/*
@@ -729,8 +765,7 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 	else
 		lead.expected = NULL;
 
-	adjust_loads(is_update ? &old : NULL, &new,
-				 ready ? lead.expected : NULL, now);
+	adjust_loads(is_update ? &old : NULL, &new, lead.expected, now);
 
 	MemoryContextSwitchTo(caller);
 	if (out.n > 0)

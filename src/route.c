@@ -42,11 +42,13 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include <math.h>
 #include "pgtime.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "scoring.h"
@@ -75,6 +77,48 @@ static SPIPlanPtr LoadPlan = NULL;
 /* Whether this transaction holds a manager_load row lock */
 static bool HoldsLoadLock = false;
 
+/*
+ * While dispatch() routes a batch, load changes are kept here and written
+ * once at its end: thousands of updates of the same few manager_load rows
+ * in one transaction would leave a chain of dead versions that every later
+ * read walks.  The chosen manager's row is still locked for each lead.
+ */
+typedef struct PendingLoad
+{
+	int32		manager_id;
+	int			open;
+	int			received;
+	double		profit;
+} PendingLoad;
+
+static bool DeferLoads = false;
+static PendingLoad *Pending = NULL;
+static int	NPending = 0;
+static int	PendingCap = 0;
+
+/* The pending changes of a manager, added when absent if add */
+static PendingLoad *
+pending_load(int32 manager_id, bool add)
+{
+	int			i;
+
+	for (i = 0; i < NPending; i++)
+		if (Pending[i].manager_id == manager_id)
+			return &Pending[i];
+	if (!add)
+		return NULL;
+	if (NPending == PendingCap)
+	{
+		PendingCap = Max(PendingCap * 2, 16);
+		Pending = Pending ?
+			repalloc(Pending, sizeof(PendingLoad) * PendingCap) :
+			MemoryContextAlloc(TopTransactionContext, sizeof(PendingLoad) * PendingCap);
+	}
+	memset(&Pending[NPending], 0, sizeof(PendingLoad));
+	Pending[NPending].manager_id = manager_id;
+	return &Pending[NPending++];
+}
+
 /* Forgets the load lock at the end of the transaction */
 static void
 route_xact_end(XactEvent event, void *arg)
@@ -82,7 +126,12 @@ route_xact_end(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
+	{
 		HoldsLoadLock = false;
+		DeferLoads = false;
+		Pending = NULL;			/* lived in TopTransactionContext */
+		NPending = PendingCap = 0;
+	}
 }
 
 /* Registers the transaction callback; called from _PG_init */
@@ -291,6 +340,7 @@ read_candidates(const RouteRule *route, const RouteRequest *req,
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		Candidate  *c = &cand[n++];
+		PendingLoad *pending;
 		bool		isnull;
 		uint64		key[2];
 
@@ -300,6 +350,11 @@ read_candidates(const RouteRule *route, const RouteRequest *req,
 		c->load = config->balance_by_profit ?
 			DatumGetFloat8(SPI_getbinval(tup, desc, 14, &isnull)) :
 			(double) DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
+		if ((pending = pending_load(c->manager_id, false)) != NULL)
+		{
+			c->open_leads += pending->open;
+			c->load += config->balance_by_profit ? pending->profit : pending->received;
+		}
 		key[0] = (uint64) req->lead_id;
 		key[1] = (uint64) c->manager_id;
 		c->tie = hash_bytes((const unsigned char *) key, sizeof(key));
@@ -331,8 +386,16 @@ static bool
 lock_manager(const Candidate *c, bool wait)
 {
 	Oid			argtypes[2] = {INT4OID, INT4OID};
-	Datum		args[2] = {Int32GetDatum(c->manager_id), Int32GetDatum(c->max_open_leads)};
+	PendingLoad *pending = pending_load(c->manager_id, false);
+	int32		cap = c->max_open_leads;
+	Datum		args[2];
 	SPIPlanPtr	plan;
+
+	/* the table does not hold what this dispatch gave out yet */
+	if (cap >= 0 && pending != NULL)
+		cap = Max(cap - pending->open, 0);
+	args[0] = Int32GetDatum(c->manager_id);
+	args[1] = Int32GetDatum(cap);
 
 	plan = wait ?
 		keep_plan(&LockWaitPlan,
@@ -427,8 +490,13 @@ route_lead(const RouteRequest *req, const ScoringConfig *config, RouteResult *re
 		if (lock_manager(&cand[i], false))
 			res->manager_id = cand[i].manager_id;
 
-	/* all busy: wait for the best one, unless waiting could deadlock */
-	if (res->manager_id == 0 && neligible > 0 && !HoldsLoadLock &&
+	/*
+	 * All busy: wait for the best one, but only for a new lead in a
+	 * transaction that holds no load row yet.  An update holds the lead's
+	 * row, which the holder of the load row may want next (a CRM closing
+	 * leads, say): waiting could close a cycle.
+	 */
+	if (res->manager_id == 0 && neligible > 0 && req->may_wait && !HoldsLoadLock &&
 		lock_manager(&cand[0], true))
 		res->manager_id = cand[0].manager_id;
 
@@ -448,15 +516,10 @@ route_lead(const RouteRequest *req, const ScoringConfig *config, RouteResult *re
 					 "every eligible manager is busy or at the cap");
 }
 
-/*
- * Moves a manager's counters: open_delta to the open leads, and with
- * received, one more lead (and its profit) in the manager's working day at
- * now.  Managers that do not exist are left alone: a lead never fails
- * because of its assignee.
- */
-void
-manager_load_adjust(int32 manager_id, int open_delta, bool received,
-					Numeric profit, TimestampTz now)
+/* Writes load changes to manager_load */
+static void
+write_load(int32 manager_id, int open_delta, int received, Numeric profit,
+		   TimestampTz now)
 {
 	Oid			argtypes[5] = {INT4OID, INT4OID, INT4OID, NUMERICOID, TIMESTAMPTZOID};
 	Datum		args[5];
@@ -464,7 +527,7 @@ manager_load_adjust(int32 manager_id, int open_delta, bool received,
 
 	args[0] = Int32GetDatum(manager_id);
 	args[1] = Int32GetDatum(open_delta);
-	args[2] = Int32GetDatum(received ? 1 : 0);
+	args[2] = Int32GetDatum(received);
 	args[3] = profit ? NumericGetDatum(profit) : (Datum) 0;
 	nulls[3] = profit ? ' ' : 'n';
 	args[4] = TimestampTzGetDatum(now);
@@ -472,7 +535,7 @@ manager_load_adjust(int32 manager_id, int open_delta, bool received,
 	keep_plan(&LoadPlan,
 			  "INSERT INTO scoring.manager_load AS l"
 			  "       (manager_id, open_leads, day, day_leads, day_profit)"
-			  " SELECT m.manager_id, greatest($2, 0), w.day, $3, coalesce($4, 0) * $3"
+			  " SELECT m.manager_id, greatest($2, 0), w.day, $3, coalesce($4, 0)"
 			  "   FROM scoring.manager m,"
 			  "        LATERAL scoring.working_day(m.time_zone, m.shift_start,"
 			  "                                    m.shift_end, $5) AS w(day)"
@@ -481,8 +544,8 @@ manager_load_adjust(int32 manager_id, int open_delta, bool received,
 			  "   open_leads = greatest(l.open_leads + $2, 0),"
 			  "   day = CASE WHEN $3 = 0 THEN l.day ELSE excluded.day END,"
 			  "   day_leads = CASE WHEN $3 = 0 THEN l.day_leads"
-			  "                    WHEN l.day = excluded.day THEN l.day_leads + 1"
-			  "                    ELSE 1 END,"
+			  "                    WHEN l.day = excluded.day THEN l.day_leads + $3"
+			  "                    ELSE $3 END,"
 			  "   day_profit = CASE WHEN $3 = 0 THEN l.day_profit"
 			  "                     WHEN l.day = excluded.day"
 			  "                     THEN l.day_profit + excluded.day_profit"
@@ -492,6 +555,55 @@ manager_load_adjust(int32 manager_id, int open_delta, bool received,
 		elog(ERROR, "could not update the load of manager %d", manager_id);
 	if (SPI_processed > 0)
 		HoldsLoadLock = true;
+}
+
+/*
+ * Moves a manager's counters: open_delta to the open leads, and with
+ * received, one more lead (and its profit) in the manager's working day at
+ * now.  Managers that do not exist are left alone: a lead never fails
+ * because of its assignee.  During dispatch() the change waits in memory.
+ */
+void
+manager_load_adjust(int32 manager_id, int open_delta, bool received,
+					Numeric profit, TimestampTz now)
+{
+	if (DeferLoads)
+	{
+		PendingLoad *p = pending_load(manager_id, true);
+
+		p->open += open_delta;
+		if (received)
+		{
+			double		d = 0;
+
+			p->received++;
+			if (profit != NULL && numeric_to_finite_double(profit, &d))
+				p->profit += d;
+		}
+		return;
+	}
+	write_load(manager_id, open_delta, received ? 1 : 0, received ? profit : NULL,
+			   now);
+}
+
+/* Writes what a dispatch kept in memory */
+static void
+flush_loads(TimestampTz now)
+{
+	int			i;
+
+	DeferLoads = false;
+	for (i = 0; i < NPending; i++)
+	{
+		PendingLoad *p = &Pending[i];
+
+		if (p->open != 0 || p->received != 0)
+			write_load(p->manager_id, p->open, p->received,
+					   DatumGetNumeric(DirectFunctionCall1(float8_numeric,
+														   Float8GetDatum(round(p->profit * 100) / 100))),
+					   now);
+	}
+	NPending = 0;
 }
 
 /* ----------------------------------------------------------------
@@ -562,15 +674,19 @@ scoring_dispatch(PG_FUNCTION_ARGS)
 	ScoringConfig *config;
 	volatile int placed = 0;
 	TimestampTz saved = scoring_now_override;
+	bool		saved_set = scoring_now_overridden;
 
 	SPI_connect();
 	config = scoring_config();
 	scoring_now_override = now;
+	scoring_now_overridden = true;
+	DeferLoads = true;
+	NPending = 0;
 	PG_TRY();
 	{
 		placed = requeue("SELECT lead_id FROM scoring.lead"
 						 " WHERE status = 'assigned'"
-						 "   AND assigned_at <= $1 - make_interval(secs => $2)"
+						 "   AND assigned_at < $1 - make_interval(secs => $2)"
 						 " ORDER BY assigned_at FOR UPDATE SKIP LOCKED",
 						 "UPDATE scoring.lead"
 						 "   SET status = 'new', lapsed_ids = lapsed_ids || assignee_id,"
@@ -583,10 +699,13 @@ scoring_dispatch(PG_FUNCTION_ARGS)
 						  "UPDATE scoring.lead SET status = 'new'"
 						  " WHERE lead_id = $1 RETURNING status",
 						  now, Float8GetDatum(0));
+		flush_loads(now);
 	}
 	PG_FINALLY();
 	{
 		scoring_now_override = saved;
+		scoring_now_overridden = saved_set;
+		DeferLoads = false;
 	}
 	PG_END_TRY();
 	SPI_finish();

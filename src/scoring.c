@@ -29,12 +29,14 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-/* Set by dispatch(now) while it routes; 0 when unset */
+/* Set by dispatch(now) while it routes */
 TimestampTz scoring_now_override = 0;
+bool		scoring_now_overridden = false;
 
 /* The scoring.now setting, as text and as parsed by its check hook */
 static char *now_setting = NULL;
 static TimestampTz now_value = 0;
+static bool now_set = false;
 
 /* Checks that scoring.now is empty or a timestamp */
 static bool
@@ -52,6 +54,12 @@ check_now(char **newval, void **extra, GucSource source)
 												  CStringGetDatum(*newval),
 												  ObjectIdGetDatum(InvalidOid),
 												  Int32GetDatum(-1)));
+	if (TIMESTAMP_NOT_FINITE(*ts))
+	{
+		free(ts);
+		GUC_check_errdetail("scoring.now must be a finite timestamp, or empty.");
+		return false;
+	}
 	*extra = ts;
 	return true;
 }
@@ -60,6 +68,7 @@ check_now(char **newval, void **extra, GucSource source)
 static void
 assign_now(const char *newval, void *extra)
 {
+	now_set = extra != NULL;
 	now_value = extra ? *(TimestampTz *) extra : 0;
 }
 
@@ -70,9 +79,9 @@ assign_now(const char *newval, void *extra)
 TimestampTz
 scoring_now(void)
 {
-	if (scoring_now_override != 0)
+	if (scoring_now_overridden)
 		return scoring_now_override;
-	if (now_value != 0)
+	if (now_set)
 		return now_value;
 	return GetCurrentTransactionStartTimestamp();
 }

@@ -181,6 +181,7 @@ typedef struct RouteRequest
 	TimestampTz now;
 	bool		requeue;		/* placing a queued lead: no log if it stays */
 	bool		reassign;		/* moving a lapsed lead */
+	bool		may_wait;		/* may wait for a busy manager's load row */
 	ConditionLookup lookup;		/* reads the lead for route conditions */
 	void	   *ctx;
 } RouteRequest;
@@ -200,6 +201,7 @@ extern void manager_load_adjust(int32 manager_id, int open_delta, bool received,
 
 /* scoring.c: the moment routing takes for now */
 extern TimestampTz scoring_now_override;
+extern bool scoring_now_overridden;
 extern TimestampTz scoring_now(void);
 
 /* ----------------------------------------------------------------
