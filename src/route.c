@@ -47,6 +47,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -612,8 +613,11 @@ flush_loads(TimestampTz now)
  */
 
 /*
- * Marks leads ready again, one at a time in the given order, so that the
- * lead trigger routes each; returns how many got a manager.
+ * Marks leads ready again in the order select_sql gives them, so that the
+ * lead trigger routes each; returns how many got a manager.  One UPDATE
+ * over an array of ids: a statement per lead cost more in executor
+ * start-up than the routing itself.  The join is kept a nested loop over
+ * the array, so rows are updated, and routed, in the array's order.
  */
 static int
 requeue(const char *select_sql, const char *update_sql, TimestampTz now,
@@ -621,42 +625,45 @@ requeue(const char *select_sql, const char *update_sql, TimestampTz now,
 {
 	Oid			argtypes[2] = {TIMESTAMPTZOID, FLOAT8OID};
 	Datum		args[2] = {TimestampTzGetDatum(now), interval_arg};
-	Oid			uargtypes[1] = {INT8OID};
-	SPIPlanPtr	update;
-	int64	   *ids;
+	Oid			uargtypes[1] = {INT8ARRAYOID};
+	Datum		uargs[1];
+	Datum	   *ids;
 	uint64		n,
 				i;
-	int			placed = 0;
+	int			placed = 0,
+				nestlevel;
 
 	if (SPI_execute_with_args(select_sql, 2, argtypes, args, NULL, false, 0) !=
 		SPI_OK_SELECT)
 		elog(ERROR, "could not read the leads to dispatch");
 	n = SPI_processed;
-	ids = palloc(sizeof(int64) * Max(n, 1));
+	if (n == 0)
+		return 0;
+	ids = palloc(sizeof(Datum) * n);
 	for (i = 0; i < n; i++)
 	{
 		bool		isnull;
 
-		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-											 SPI_tuptable->tupdesc, 1, &isnull));
+		ids[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
+							   &isnull);
 	}
+	uargs[0] = PointerGetDatum(construct_array(ids, (int) n, INT8OID, 8,
+											   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 
-	update = SPI_prepare(update_sql, 1, uargtypes);
-	if (update == NULL)
-		elog(ERROR, "could not prepare \"%s\"", update_sql);
-	for (i = 0; i < n; i++)
-	{
-		Datum		uargs[1] = {Int64GetDatum(ids[i])};
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_execute_with_args(update_sql, 1, uargtypes, uargs, NULL, false, 0) !=
+		SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not dispatch the leads");
+	AtEOXact_GUC(true, nestlevel);
 
-		if (SPI_execute_plan(update, uargs, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
-			elog(ERROR, "could not dispatch lead " INT64_FORMAT, ids[i]);
-		if (SPI_processed == 1 &&
-			strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+	for (i = 0; i < SPI_processed; i++)
+		if (strcmp(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
 				   "assigned") == 0)
 			placed++;
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_freeplan(update);
 	return placed;
 }
 
@@ -688,16 +695,18 @@ scoring_dispatch(PG_FUNCTION_ARGS)
 						 " WHERE status = 'assigned'"
 						 "   AND assigned_at < $1 - make_interval(secs => $2)"
 						 " ORDER BY assigned_at FOR UPDATE SKIP LOCKED",
-						 "UPDATE scoring.lead"
-						 "   SET status = 'new', lapsed_ids = lapsed_ids || assignee_id,"
+						 "UPDATE scoring.lead l"
+						 "   SET status = 'new', lapsed_ids = l.lapsed_ids || l.assignee_id,"
 						 "       assignee_id = NULL"
-						 " WHERE lead_id = $1 RETURNING status",
+						 "  FROM unnest($1::int8[]) WITH ORDINALITY AS u(id, n)"
+						 " WHERE l.lead_id = u.id RETURNING l.status",
 						 now, Float8GetDatum(config->accept_timeout / 1e6));
 		placed += requeue("SELECT lead_id FROM scoring.lead"
 						  " WHERE status = 'queued' AND $1 IS NOT NULL AND $2 IS NOT NULL"
 						  " ORDER BY priority, created_at FOR UPDATE SKIP LOCKED",
-						  "UPDATE scoring.lead SET status = 'new'"
-						  " WHERE lead_id = $1 RETURNING status",
+						  "UPDATE scoring.lead l SET status = 'new'"
+						  "  FROM unnest($1::int8[]) WITH ORDINALITY AS u(id, n)"
+						  " WHERE l.lead_id = u.id RETURNING l.status",
 						  now, Float8GetDatum(0));
 		flush_loads(now);
 	}
