@@ -93,9 +93,10 @@ BEGIN
 		END IF;
 	WHEN 'max_claims' THEN
 		IF value <> 'null' AND (jsonb_typeof(value) IS DISTINCT FROM 'number'
-								OR value::numeric < 0) THEN
+								OR value::numeric < 0 OR value::numeric > 2147483647
+								OR value::numeric <> trunc(value::numeric)) THEN
 			RAISE EXCEPTION USING ERRCODE = '22023',
-				MESSAGE = 'setting "max_claims" must be a non-negative number or null';
+				MESSAGE = 'setting "max_claims" must be a whole number from 0, or null';
 		END IF;
 	WHEN 'auto_sequence' THEN
 		IF jsonb_typeof(value) NOT IN ('string', 'null') THEN
@@ -214,6 +215,7 @@ CREATE TABLE scoring.client (
 	annual_turnover numeric,
 	pool_eligible boolean NOT NULL DEFAULT false,
 	potential	numeric,
+	claimed		boolean NOT NULL DEFAULT false,
 	time_zone	text NOT NULL DEFAULT 'Europe/Moscow'
 		CONSTRAINT client_time_zone_valid CHECK (scoring.time_zone_valid(time_zone)),
 	unsubscribed boolean NOT NULL DEFAULT false,
@@ -663,6 +665,33 @@ CREATE TABLE scoring.claim_history (
 CREATE INDEX claim_history_client_idx ON scoring.claim_history (client_id, released_at);
 CREATE INDEX claim_history_manager_idx ON scoring.claim_history (manager_id, released_at);
 COMMENT ON TABLE scoring.claim_history IS 'every claim that ended, and why';
+COMMENT ON COLUMN scoring.client.claimed IS
+	'kept by triggers on scoring.claim, so that the free pool is one index scan';
+
+CREATE FUNCTION scoring.claim_flag()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		UPDATE scoring.client c SET claimed = true
+		  FROM new_claims n WHERE c.client_id = n.client_id AND NOT c.claimed;
+	ELSE
+		UPDATE scoring.client c SET claimed = false
+		  FROM old_claims o WHERE c.client_id = o.client_id AND c.claimed
+		   AND NOT EXISTS (SELECT FROM scoring.claim k WHERE k.client_id = o.client_id);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER claim_flag_insert AFTER INSERT ON scoring.claim
+	REFERENCING NEW TABLE AS new_claims
+	FOR EACH STATEMENT EXECUTE FUNCTION scoring.claim_flag();
+CREATE TRIGGER claim_flag_delete AFTER DELETE ON scoring.claim
+	REFERENCING OLD TABLE AS old_claims
+	FOR EACH STATEMENT EXECUTE FUNCTION scoring.claim_flag();
 
 /* Raises the error of a claim that cannot be made */
 CREATE FUNCTION scoring.claim_refused(client_id bigint, manager_id int, now timestamptz)
@@ -692,7 +721,7 @@ BEGIN
 			MESSAGE = format('company %s is not in the free pool', claim_refused.client_id),
 			HINT = 'scoring.refresh_pool() chooses the companies of the pool; scoring.free_companies lists them.';
 	END IF;
-	SELECT (value #>> '{}')::int INTO cap FROM scoring.settings WHERE name = 'max_claims';
+	SELECT (value #>> '{}')::numeric::int INTO cap FROM scoring.settings WHERE name = 'max_claims';
 	SELECT count(*) INTO held FROM scoring.claim WHERE claim.manager_id = claim_refused.manager_id;
 	IF cap IS NOT NULL AND held >= cap THEN
 		RAISE EXCEPTION USING ERRCODE = 'SC008',
@@ -735,6 +764,7 @@ BEGIN
 			MESSAGE = format('manager %s does not exist', claim.manager_id);
 	END IF;
 	PERFORM pg_advisory_xact_lock(hashtext('scoring.claim'), claim.manager_id);
+	PERFORM scoring.expire_claim(claim.client_id, claim.now);
 
 	SELECT expires_at INTO expiry FROM scoring.claim c
 	 WHERE c.client_id = claim.client_id AND c.manager_id = claim.manager_id;
@@ -762,18 +792,42 @@ COMMENT ON FUNCTION scoring.claim(bigint, int, timestamptz) IS
 
 CREATE FUNCTION scoring.release(client_id bigint, now timestamptz DEFAULT now())
 RETURNS boolean
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
-	WITH gone AS (
-		DELETE FROM scoring.claim c WHERE c.client_id = release.client_id
-		RETURNING c.client_id, c.manager_id, c.claimed_at
-	)
+#variable_conflict use_column
+DECLARE
+	old record;
+BEGIN
+	DELETE FROM scoring.claim c WHERE c.client_id = release.client_id
+	RETURNING c.manager_id, c.claimed_at INTO old;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
 	INSERT INTO scoring.claim_history (client_id, manager_id, claimed_at, released_at, reason)
-	SELECT client_id, manager_id, claimed_at, release.now, 'released' FROM gone
-	RETURNING true;
+	VALUES (release.client_id, old.manager_id, old.claimed_at, release.now, 'released');
+	RETURN true;
+END;
 $$;
 COMMENT ON FUNCTION scoring.release(bigint, timestamptz) IS
 	'the head of sales returns a company to the free pool; false when it was not claimed';
+
+/*
+ * Ends a claim that expired by now but was not released yet (the daily job
+ * has not run): it is over, whoever asks.
+ */
+CREATE FUNCTION scoring.expire_claim(client_id bigint, now timestamptz)
+RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+AS $$
+	WITH gone AS (
+		DELETE FROM scoring.claim c
+		 WHERE c.client_id = expire_claim.client_id AND c.expires_at <= expire_claim.now
+		RETURNING c.client_id, c.manager_id, c.claimed_at, c.expires_at
+	)
+	INSERT INTO scoring.claim_history (client_id, manager_id, claimed_at, released_at, reason)
+	SELECT client_id, manager_id, claimed_at, expires_at, 'expired' FROM gone;
+$$;
 
 CREATE FUNCTION scoring.transfer(client_id bigint, manager_id int,
 								 now timestamptz DEFAULT now())
@@ -792,17 +846,32 @@ BEGIN
 			MESSAGE = format('manager %s does not exist', transfer.manager_id);
 	END IF;
 	SELECT (value #>> '{}')::interval INTO period FROM scoring.settings WHERE name = 'claim_period';
-	DELETE FROM scoring.claim c WHERE c.client_id = transfer.client_id
-	RETURNING c.manager_id, c.claimed_at INTO old;
-	IF FOUND THEN
-		INSERT INTO scoring.claim_history (client_id, manager_id, claimed_at, released_at, reason)
-		VALUES (transfer.client_id, old.manager_id, old.claimed_at, transfer.now, 'transferred');
-	END IF;
-	INSERT INTO scoring.claim (client_id, manager_id, claimed_at, last_touch_at, expires_at)
-	VALUES (transfer.client_id, transfer.manager_id, transfer.now, transfer.now,
-			transfer.now + period)
-	RETURNING expires_at INTO expiry;
-	RETURN expiry;
+	PERFORM scoring.expire_claim(transfer.client_id, transfer.now);
+	LOOP
+		SELECT c.manager_id, c.expires_at INTO old FROM scoring.claim c
+		 WHERE c.client_id = transfer.client_id FOR UPDATE;
+		IF FOUND AND old.manager_id = transfer.manager_id THEN
+			RETURN old.expires_at;		-- already theirs
+		END IF;
+		DELETE FROM scoring.claim c WHERE c.client_id = transfer.client_id
+		RETURNING c.manager_id, c.claimed_at INTO old;
+		IF FOUND THEN
+			INSERT INTO scoring.claim_history (client_id, manager_id, claimed_at,
+											   released_at, reason)
+			VALUES (transfer.client_id, old.manager_id, old.claimed_at, transfer.now,
+					'transferred');
+		END IF;
+		-- a claim made meanwhile by someone else is transferred in turn
+		INSERT INTO scoring.claim AS c (client_id, manager_id, claimed_at, last_touch_at,
+										expires_at)
+		VALUES (transfer.client_id, transfer.manager_id, transfer.now, transfer.now,
+				transfer.now + period)
+		ON CONFLICT ON CONSTRAINT claim_pkey DO NOTHING
+		RETURNING c.expires_at INTO expiry;
+		IF expiry IS NOT NULL THEN
+			RETURN expiry;
+		END IF;
+	END LOOP;
 END;
 $$;
 COMMENT ON FUNCTION scoring.transfer(bigint, int, timestamptz) IS
@@ -828,6 +897,7 @@ BEGIN
 	END IF;
 	SELECT (value #>> '{}')::interval INTO period FROM scoring.settings WHERE name = 'claim_period';
 	SELECT value INTO kinds FROM scoring.settings WHERE name = 'claim_touch_kinds';
+	PERFORM scoring.expire_claim(NEW.client_id, NEW.at);
 
 	IF kinds ? NEW.kind THEN
 		UPDATE scoring.claim
@@ -956,14 +1026,13 @@ CREATE VIEW scoring.free_companies AS
 	  LEFT JOIN LATERAL (
 			SELECT max(tt.at) AS last_touch_at FROM scoring.touch tt
 			 WHERE tt.client_id = c.client_id) t ON true
-	 WHERE c.pool_eligible
-	   AND NOT EXISTS (SELECT FROM scoring.claim cl WHERE cl.client_id = c.client_id)
+	 WHERE c.pool_eligible AND NOT c.claimed
 	 ORDER BY c.potential DESC NULLS LAST, c.client_id;
 COMMENT ON VIEW scoring.free_companies IS
 	'companies of the free pool nobody owns, best first by potential (set by refresh_pool)';
 
 CREATE INDEX client_pool_idx ON scoring.client (potential DESC NULLS LAST, client_id)
-	WHERE pool_eligible;
+	WHERE pool_eligible AND NOT claimed;
 
 /*
  * Registers the periodic functions with pg_cron when it is installed in
