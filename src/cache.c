@@ -50,16 +50,8 @@ typedef struct BrandEntry
 
 #define SH_PREFIX		brandmargin
 #define SH_ELEMENT_TYPE BrandEntry
-#define SH_KEY_TYPE		const char *
 #define SH_KEY			brand
-#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k), strlen(k))
-#define SH_EQUAL(tb, a, b) (strcmp(a, b) == 0)
-#define SH_STORE_HASH
-#define SH_GET_HASH(tb, a) ((a)->hash)
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
+#include "strhash.h"
 
 struct BrandMarginHash
 {
@@ -298,29 +290,6 @@ read_rules(ScoringConfig *config)
 	}
 }
 
-/* Reads a numeric setting from scoring.settings */
-static Numeric
-read_numeric_setting(const char *name)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
-	Datum		d;
-
-	if (SPI_execute_with_args("SELECT (value #>> '{}')::numeric"
-							  " FROM scoring.settings WHERE name = $1",
-							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "could not read setting \"%s\"", name);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("setting \"%s\" must be a number", name)));
-	MemoryContextSwitchTo(ConfigContext);
-	return copy_numeric(d);
-}
-
 /* Reads the routes in force, defaults included, in position order */
 static void
 read_routes(ScoringConfig *config)
@@ -347,41 +316,46 @@ read_routes(ScoringConfig *config)
 	}
 }
 
-/* Reads an interval setting as microseconds */
-static int64
-read_interval_setting(const char *name)
+/*
+ * Reads the settings scoring and routing use, in one query.  Their values
+ * were checked when they were stored (scoring.setting_valid).
+ */
+static void
+read_settings(ScoringConfig *config)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
-	Datum		d;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull[6];
+	Datum		d[6];
+	char	   *balance_by;
+	int			i;
 
-	if (SPI_execute_with_args("SELECT (extract(epoch FROM (value #>> '{}')::interval)"
-							  "        * 1000000)::int8"
-							  "  FROM scoring.settings WHERE name = $1",
-							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "could not read setting \"%s\"", name);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull || DatumGetInt64(d) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("setting \"%s\" must be a non-negative interval", name)));
-	return DatumGetInt64(d);
-}
-
-/* Reads a text setting */
-static char *
-read_text_setting(const char *name)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
-
-	if (SPI_execute_with_args("SELECT value #>> '{}' FROM scoring.settings WHERE name = $1",
-							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "could not read setting \"%s\"", name);
-	return get_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	run_query("SELECT max((value #>> '{}')::numeric) FILTER (WHERE name = 'default_margin'),"
+			  "       max((value #>> '{}')::numeric) FILTER (WHERE name = 'max_budget'),"
+			  "       max((extract(epoch FROM (value #>> '{}')::interval) * 1e6)::int8)"
+			  "           FILTER (WHERE name = 'presence_timeout'),"
+			  "       max((extract(epoch FROM (value #>> '{}')::interval) * 1e6)::int8)"
+			  "           FILTER (WHERE name = 'shift_guard'),"
+			  "       max((extract(epoch FROM (value #>> '{}')::interval) * 1e6)::int8)"
+			  "           FILTER (WHERE name = 'accept_timeout'),"
+			  "       max(value #>> '{}') FILTER (WHERE name = 'balance_by')"
+			  "  FROM scoring.settings");
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	for (i = 0; i < 6; i++)
+	{
+		d[i] = SPI_getbinval(tup, desc, i + 1, &isnull[i]);
+		if (isnull[i])
+			elog(ERROR, "a setting of scoring.settings is missing");
+	}
+	MemoryContextSwitchTo(ConfigContext);
+	config->default_margin = copy_numeric(d[0]);
+	config->max_budget = copy_numeric(d[1]);
+	config->presence_timeout = DatumGetInt64(d[2]);
+	config->shift_guard = DatumGetInt64(d[3]);
+	config->accept_timeout = DatumGetInt64(d[4]);
+	balance_by = TextDatumGetCString(d[5]);
+	config->balance_by_profit = strcmp(balance_by, "expected_profit") == 0;
 }
 
 /* Reads everything scoring needs into a fresh ConfigContext */
@@ -389,7 +363,6 @@ static void
 config_load(void)
 {
 	ScoringConfig *config;
-	char	   *balance_by;
 
 	if (ConfigContext == NULL)
 		ConfigContext = AllocSetContextCreate(CacheMemoryContext,
@@ -412,19 +385,8 @@ config_load(void)
 	read_brands(config);
 	read_bands(config);
 	read_rules(config);
-	config->default_margin = read_numeric_setting("default_margin");
-	config->max_budget = read_numeric_setting("max_budget");
+	read_settings(config);
 	read_routes(config);
-	config->presence_timeout = read_interval_setting("presence_timeout");
-	config->shift_guard = read_interval_setting("shift_guard");
-	config->accept_timeout = read_interval_setting("accept_timeout");
-	balance_by = read_text_setting("balance_by");
-	if (balance_by == NULL || (strcmp(balance_by, "count") != 0 &&
-							   strcmp(balance_by, "expected_profit") != 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("setting \"balance_by\" must be \"count\" or \"expected_profit\"")));
-	config->balance_by_profit = strcmp(balance_by, "expected_profit") == 0;
 	SPI_finish();
 
 	Config = config;

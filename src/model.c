@@ -39,16 +39,8 @@ typedef struct WeightEntry
 
 #define SH_PREFIX		weights
 #define SH_ELEMENT_TYPE WeightEntry
-#define SH_KEY_TYPE		const char *
 #define SH_KEY			key
-#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k), strlen(k))
-#define SH_EQUAL(tb, a, b) (strcmp(a, b) == 0)
-#define SH_STORE_HASH
-#define SH_GET_HASH(tb, a) ((a)->hash)
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
+#include "strhash.h"
 
 /* How a numeric feature is standardised, with the range seen in training */
 typedef struct NumericSpec
@@ -64,16 +56,8 @@ typedef struct NumericSpec
 
 #define SH_PREFIX		numspec
 #define SH_ELEMENT_TYPE NumericSpec
-#define SH_KEY_TYPE		const char *
 #define SH_KEY			key
-#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k), strlen(k))
-#define SH_EQUAL(tb, a, b) (strcmp(a, b) == 0)
-#define SH_STORE_HASH
-#define SH_GET_HASH(tb, a) ((a)->hash)
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
+#include "strhash.h"
 
 struct Model
 {

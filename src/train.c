@@ -81,16 +81,8 @@ typedef struct TokenEntry
 
 #define SH_PREFIX		tokens
 #define SH_ELEMENT_TYPE TokenEntry
-#define SH_KEY_TYPE		const char *
 #define SH_KEY			name
-#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k), strlen(k))
-#define SH_EQUAL(tb, a, b) (strcmp(a, b) == 0)
-#define SH_STORE_HASH
-#define SH_GET_HASH(tb, a) ((a)->hash)
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
+#include "strhash.h"
 
 /* One token of one lead */
 typedef struct RawEntry
