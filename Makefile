@@ -21,10 +21,10 @@ OBJS = \
 DATA = sql/scoring--$(EXTVERSION).sql
 
 # pg_regress: one file per feature, run against an installed server
-REGRESS = condition scoring bad_input
+REGRESS = condition scoring bad_input route render claims sequences
 REGRESS_OPTS = --load-extension=scoring
 # isolation specs live in test/specs, their outputs in test/expected
-ISOLATION = model_swap
+ISOLATION = model_swap route_race route_dispatch route_offline route_accept route_deadlock claims_race claims_release sequences_overlap
 ISOLATION_OPTS = --inputdir=test --outputdir=test/output --load-extension=scoring
 
 PG_CPPFLAGS = -I$(srcdir)/src

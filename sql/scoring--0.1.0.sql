@@ -1118,6 +1118,10 @@ BEGIN
 				RAISE EXCEPTION USING ERRCODE = '22023',
 					MESSAGE = format('step %s has a negative delay', i);
 			END IF;
+			IF (s ->> 'delay')::interval > interval '10 years' THEN
+				RAISE EXCEPTION USING ERRCODE = '22023',
+					MESSAGE = format('step %s has a delay of more than 10 years', i);
+			END IF;
 		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow
 					   OR interval_field_overflow THEN
 			RAISE EXCEPTION USING ERRCODE = '22023',
@@ -1263,7 +1267,9 @@ BEGIN
 							 CASE WHEN l.unsubscribed THEN 'unsubscribed' ELSE 'has a bouncing address' END);
 	END IF;
 
-	-- a new chain replaces the one running
+	-- enrolments of one lead one after the other: a new chain replaces the
+	-- one running, also when two calls race
+	PERFORM FROM scoring.lead ld WHERE ld.lead_id = enroll.lead_id FOR NO KEY UPDATE;
 	UPDATE scoring.enrollment e SET state = 'stopped', stop_reason = 'replaced',
 		   stopped_at = enroll.now
 	 WHERE e.lead_id = enroll.lead_id AND e.state = 'active';
@@ -1347,15 +1353,27 @@ BEGIN
 	  FROM why w
 	 WHERE w.enrollment_id = e.enrollment_id AND w.reason IS NOT NULL;
 
+	-- a chain whose sequence was shortened under it is done
+	UPDATE scoring.enrollment e
+	   SET state = 'done'
+	  FROM scoring.sequence s
+	 WHERE s.name = e.sequence AND e.step >= jsonb_array_length(s.steps)
+	   AND e.enrollment_id IN (SELECT d.enrollment_id FROM scoring.enrollment d
+								WHERE d.state = 'active' AND d.next_at <= run_sequences.now
+								  FOR UPDATE SKIP LOCKED);
+
+	-- business-day chains due on a weekend wait for Monday morning
 	UPDATE scoring.enrollment e
 	   SET next_at = scoring.next_send_time(run_sequences.now, true,
 											coalesce(c.time_zone, 'Europe/Moscow'))
 	  FROM scoring.sequence s, scoring.lead l
 	  LEFT JOIN scoring.client c ON c.client_id = l.client_id
 	 WHERE s.name = e.sequence AND l.lead_id = e.lead_id AND s.business_days
-	   AND e.state = 'active' AND e.next_at <= run_sequences.now
 	   AND extract(isodow FROM run_sequences.now
-				   AT TIME ZONE coalesce(c.time_zone, 'Europe/Moscow')) >= 6;
+				   AT TIME ZONE coalesce(c.time_zone, 'Europe/Moscow')) >= 6
+	   AND e.enrollment_id IN (SELECT d.enrollment_id FROM scoring.enrollment d
+								WHERE d.state = 'active' AND d.next_at <= run_sequences.now
+								  FOR UPDATE SKIP LOCKED);
 
 	WITH due AS (
 		SELECT e.enrollment_id, e.lead_id, e.step, e.next_at, e.sequence, s.steps,
@@ -1366,13 +1384,18 @@ BEGIN
 		  JOIN scoring.lead l ON l.lead_id = e.lead_id
 		  LEFT JOIN scoring.client c ON c.client_id = l.client_id
 		 WHERE e.state = 'active' AND e.next_at <= run_sequences.now
+		   AND e.step < jsonb_array_length(s.steps)
 		   FOR UPDATE OF e SKIP LOCKED
 	), sent_today AS (
+		-- a manager's day is in the manager's time zone
 		SELECT oe.sequence, ol.assignee_id, count(*) AS n
 		  FROM scoring.outbox o
 		  JOIN scoring.enrollment oe ON oe.enrollment_id = o.enrollment_id
 		  JOIN scoring.lead ol ON ol.lead_id = o.lead_id
-		 WHERE o.created_at >= date_trunc('day', run_sequences.now)
+		  LEFT JOIN scoring.manager m ON m.manager_id = ol.assignee_id
+		 WHERE o.created_at >= date_trunc('day', run_sequences.now
+											 AT TIME ZONE coalesce(m.time_zone, 'Europe/Moscow'))
+							  AT TIME ZONE coalesce(m.time_zone, 'Europe/Moscow')
 		   AND o.created_at <= run_sequences.now
 		   AND EXISTS (SELECT FROM due WHERE due.daily_cap IS NOT NULL)
 		 GROUP BY 1, 2
@@ -1392,7 +1415,8 @@ BEGIN
 			   scoring.render(s.steps -> s.step ->> 'subject', x.ctx),
 			   scoring.render(s.steps -> s.step ->> 'body', x.ctx),
 			   run_sequences.now
-		  FROM sendable s, LATERAL (SELECT scoring.lead_context(s.lead_id) AS ctx) x
+		  -- OFFSET 0: one context per message, not one per use of it
+		  FROM sendable s, LATERAL (SELECT scoring.lead_context(s.lead_id) AS ctx OFFSET 0) x
 		ON CONFLICT ON CONSTRAINT outbox_once DO NOTHING
 		RETURNING 1
 	), advanced AS (

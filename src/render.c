@@ -28,6 +28,7 @@
 
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -72,10 +73,11 @@ typedef struct Parser
 static void
 malformed(const Parser *p, int at, const char *what)
 {
+	/* a position in characters, as a person counts them, not in bytes */
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("malformed template: %s", what),
-			 errdetail("At character %d.", at + 1)));
+			 errdetail("At character %d.", pg_mbstrlen_with_len(p->src, at) + 1)));
 }
 
 /* Appends a node to a list being built */
@@ -396,9 +398,15 @@ scoring_render(PG_FUNCTION_ARGS)
 
 	tree = parse_template(src, strlen(src));
 
-	root.type = jbvBinary;
-	root.val.binary.data = &context->root;
-	root.val.binary.len = VARSIZE(context) - VARHDRSZ;
+	/* a scalar context is that scalar, not an array holding it */
+	if (JB_ROOT_IS_SCALAR(context))
+		(void) JsonbExtractScalar(&context->root, &root);
+	else
+	{
+		root.type = jbvBinary;
+		root.val.binary.data = &context->root;
+		root.val.binary.len = VARSIZE(context) - VARHDRSZ;
+	}
 	scope.value = &root;
 	scope.outer = NULL;
 
