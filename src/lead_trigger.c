@@ -1,14 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * lead_trigger.c
- *		The BEFORE INSERT/UPDATE trigger that scores every lead.
+ *		The row trigger on scoring.lead: score, route, keep the loads.
  *
- * For each new or changed lead: read its columns, its client and the
- * client's history (client.c), take the cached configuration, and
- * compute p_win, potential and expected profit, priority and the flags
- * that say what was missing or odd.  A lead that cannot be scored is
- * still stored, flagged and given to a person (priority 2); a refusal rule
- * that matches wins over everything (priority 5).
+ * For each new lead, or one whose inputs changed: read its columns, its
+ * client and the client's history (client.c), take the cached
+ * configuration, and compute p_win, potential and expected profit,
+ * priority and the flags that say what was missing or odd.  A lead that
+ * cannot be scored is still stored, flagged and given to a person
+ * (priority 2); a refusal rule that matches wins over everything
+ * (priority 5).  A lead that becomes ready ('new') is routed (route.c).
+ * Every change of status or assignee, deletes included, moves the
+ * managers' loads, so the counters stay exact whoever makes the change.
  *
  * IDENTIFICATION
  *		src/lead_trigger.c
