@@ -21,7 +21,7 @@ OBJS = \
 DATA = sql/scoring--$(EXTVERSION).sql
 
 # pg_regress: one file per feature, run against an installed server
-REGRESS = condition scoring bad_input route render claims sequences
+REGRESS = condition scoring bad_input route render claims sequences views
 REGRESS_OPTS = --load-extension=scoring
 # isolation specs live in test/specs, their outputs in test/expected
 ISOLATION = model_swap route_race route_dispatch route_offline route_accept route_deadlock claims_race claims_release sequences_overlap

@@ -1840,7 +1840,7 @@ CREATE VIEW scoring.work_queue AS
 		   l.budget, l.shop, l.channel, l.score_flags
 	  FROM scoring.lead l LEFT JOIN scoring.client c USING (client_id)
 	 WHERE l.status IN ('new', 'queued', 'assigned', 'auto', 'accepted')
-	 ORDER BY l.priority, l.expected_profit DESC NULLS LAST, l.created_at;
+	 ORDER BY l.priority, l.expected_profit DESC NULLS LAST, l.created_at, l.lead_id;
 COMMENT ON VIEW scoring.work_queue IS
 	'open leads in the order logistics and purchasing work them: priority, then expected profit, then age';
 
@@ -1849,10 +1849,12 @@ CREATE VIEW scoring.model_quality AS
 		SELECT l.model_id, l.p_win, (l.status = 'won') AS won
 		  FROM scoring.lead l JOIN scoring.model m USING (model_id)
 		 WHERE l.status IN ('won', 'lost') AND l.p_win IS NOT NULL
-		   AND l.created_at >= m.trained_at
+		   AND coalesce(l.closed_at, l.created_at) >= m.trained_at
 	), ranked AS (
+		-- ties share their average rank, so a tie counts half in the AUC
 		SELECT model_id, p_win, won,
-			   rank() OVER (PARTITION BY model_id ORDER BY p_win) AS r,
+			   rank() OVER (PARTITION BY model_id ORDER BY p_win)
+			   + (count(*) OVER (PARTITION BY model_id, p_win) - 1) / 2.0 AS r,
 			   ntile(10) OVER (PARTITION BY model_id ORDER BY p_win) AS decile
 		  FROM live
 	), stats AS (
@@ -1886,7 +1888,7 @@ CREATE VIEW scoring.model_quality AS
 	  LEFT JOIN stats s USING (model_id)
 	  LEFT JOIN deciles d USING (model_id);
 COMMENT ON VIEW scoring.model_quality IS
-	'per model: its holdout metrics at training, and the same measured live on leads created since it was trained, scored by it and closed (drift shows as the two parting)';
+	'per model: its holdout metrics at training, and the same measured live on leads scored by it and closed since it was trained (drift shows as the two parting)';
 
 CREATE FUNCTION scoring.predict_lead(lead_id bigint, model_id int)
 RETURNS float8

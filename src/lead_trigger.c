@@ -600,6 +600,17 @@ moved_to_manager(const Assignment *old, const Assignment *new)
 		(old == NULL || !counts_open(old) || old->assignee != new->assignee);
 }
 
+/* Whether no manager has let the lead lapse yet */
+static bool
+never_lapsed(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, Attnums[COL_LAPSED_IDS], desc, &isnull);
+
+	return isnull || ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(d)),
+									ARR_DIMS(DatumGetArrayTypeP(d))) == 0;
+}
+
 /* Reads the managers a lead lapsed with */
 static void
 read_lapsed(RouteRequest *req, HeapTuple tup, TupleDesc desc)
@@ -755,13 +766,15 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 		set_output(&out, COL_SCORE_FLAGS, flags_datum(lead.flags), false);
 
 		/*
-		 * Forecasts use the score as it was when the lead was first routed,
-		 * or first scored: a later rescore never moves them.
+		 * Forecasts use the score as it was when the lead was first routed
+		 * to a manager, or first scored: a later rescore never moves them,
+		 * nor does a second routing after a lapse.
 		 */
 		unfrozen = !is_update ||
 			heap_attisnull(trigdata->tg_trigtuple, Attnums[COL_FORECAST_PROFIT], desc) ||
 			(new.status != NULL && strcmp(new.status, "assigned") == 0 &&
-			 heap_attisnull(trigdata->tg_trigtuple, Attnums[COL_ASSIGNED_AT], desc));
+			 heap_attisnull(trigdata->tg_trigtuple, Attnums[COL_ASSIGNED_AT], desc) &&
+			 never_lapsed(tup, desc));
 		if (unfrozen && lead.forecast != NULL)
 			set_output(&out, COL_FORECAST_PROFIT, NumericGetDatum(lead.forecast), false);
 	}

@@ -86,3 +86,6 @@ scoring_psql -q -d "$DB" -v now="$NOW" -f test/demo/demo.sql
 
 scoring_say "a working day: routing, forecasts, plans, automation, the free pool"
 scoring_psql -q -d "$DB" -v day="${DAY:-2026-11-16}" -f test/demo/day.sql
+
+scoring_say "the HTML report (forecast, priority mix, plans):"
+bash test/demo/report.sh "${REPORT_DIR:-}"
