@@ -298,7 +298,7 @@ COMMENT ON TABLE scoring.model IS
 COMMENT ON COLUMN scoring.model.weights IS
 	'coefficient of each feature: "field=value" for categories, "field" for standardised numbers';
 COMMENT ON COLUMN scoring.model.numeric_features IS
-	'per numeric feature: {"mean": m, "std": s}, applied to sign(x)*ln(1+|x|)';
+	'per numeric feature: {"mean", "std", "min", "max", "log"}: standardises the value, or its signed log sign(x)*ln(1+|x|) when log is true (skewed money and counts)';
 COMMENT ON COLUMN scoring.model.ltv IS
 	'lifetime uplift per client segment, added to potential profit';
 

@@ -100,6 +100,8 @@ SELECT (weights->>'category=welding')::float8 > 1 AS welding_strong,
 	   (weights->>'channel=phone')::float8 > (weights->>'channel=email')::float8 AS phone_over_email,
 	   abs((weights->>'shop=shop0')::float8) < 0.2 AS shop_weak,
 	   weights ? 'budget' AND numeric_features ? 'budget' AS budget_numeric,
+	   -- budgets spread evenly over 10,000..110,000: taken as they are, no log
+	   (numeric_features->'budget'->>'log')::boolean AS budget_log,
 	   round((numeric_features->'budget'->>'min')::numeric, 4) AS budget_min,
 	   round((numeric_features->'budget'->>'max')::numeric, 4) AS budget_max
   FROM scoring.model;

@@ -52,6 +52,7 @@ typedef struct NumericSpec
 	double		std;
 	double		min;
 	double		max;
+	bool		log;			/* of the signed log of the value */
 } NumericSpec;
 
 #define SH_PREFIX		numspec
@@ -176,6 +177,7 @@ add_numeric(Model *model, char *key, JsonbValue *v)
 	bool		found;
 	NumericSpec *e;
 	JsonbContainer *spec;
+	JsonbValue *lg;
 	double		mean,
 				std,
 				min,
@@ -196,6 +198,12 @@ add_numeric(Model *model, char *key, JsonbValue *v)
 	e->std = std;
 	e->min = min;
 	e->max = max;
+
+	/* "log" may be absent: models of 0.1.0 before it took logs always */
+	lg = getKeyJsonValueFromContainer(spec, "log", 3, NULL);
+	if (lg != NULL && lg->type != jbvBool)
+		invalid_model(psprintf("numeric feature \"%s\": log must be true or false.", key));
+	e->log = lg == NULL || lg->val.boolean;
 }
 
 static int
@@ -338,7 +346,7 @@ score_number(FeatureSink *sink, const char *field, double value)
 
 	if (spec == NULL || (e = weights_lookup(s->model->weights, field)) == NULL)
 		return;
-	t = feature_transform(value);
+	t = spec->log ? feature_transform(value) : value;
 	t = Max(spec->min, Min(spec->max, t));
 	s->logit += e->weight * (t - spec->mean) / spec->std;
 	if (s->explain)

@@ -56,6 +56,17 @@ typedef struct TrainOptions
 	bool		activate;
 } TrainOptions;
 
+/* Running moments of a numeric feature, for scaling and skewness */
+typedef struct Moments
+{
+	int64		n;
+	double		mean;
+	double		m2;
+	double		m3;
+	double		min;
+	double		max;
+} Moments;
+
 /* A token: a level of a category, or a numeric field */
 typedef struct Token
 {
@@ -64,10 +75,9 @@ typedef struct Token
 	bool		numeric;
 	bool		special;		/* "(missing)"/"(present)": never pooled */
 	int64		count;
-	double		mean;			/* running statistics of transformed values */
-	double		m2;
-	double		min;
-	double		max;
+	Moments		logged;			/* of the signed log of the values */
+	Moments		raw;			/* of the values themselves */
+	bool		log;			/* which of the two the model uses */
 	int32		column;			/* -1: dropped */
 } Token;
 
@@ -324,8 +334,8 @@ intern(Trainer *tr, const char *name, const char *field, bool numeric,
 		t->field = MemoryContextStrdup(tr->cxt, field);
 		t->numeric = numeric;
 		t->special = special;
-		t->min = INFINITY;
-		t->max = -INFINITY;
+		t->logged.min = t->raw.min = INFINITY;
+		t->logged.max = t->raw.max = -INFINITY;
 		e->name = t->name;		/* the hash keeps the lasting copy */
 		e->token = tr->ntokens++;
 	}
@@ -356,21 +366,76 @@ train_category(FeatureSink *sink, const char *field, const char *level)
 	add_entry(tr, intern(tr, tr->keybuf.data, field, false, special), 1.0);
 }
 
-/* Sink: a number, kept transformed, with running mean and variance */
+/* Adds a value to running moments (one pass, numerically stable) */
+static void
+moments_add(Moments *m, double x)
+{
+	int64		n1 = m->n++;
+	double		delta = x - m->mean;
+	double		delta_n = delta / m->n;
+	double		term1 = delta * delta_n * n1;
+
+	m->mean += delta_n;
+	m->m3 += term1 * delta_n * (m->n - 2) - 3 * delta_n * m->m2;
+	m->m2 += term1;
+	m->min = Min(m->min, x);
+	m->max = Max(m->max, x);
+}
+
+/* The sample standard deviation */
+static double
+moments_std(const Moments *m)
+{
+	return m->n > 1 ? sqrt(m->m2 / (m->n - 1)) : 0;
+}
+
+/*
+ * Sink: a number.  The lead keeps its signed log; the trainer keeps the
+ * moments of both the values and their logs, to choose between them.
+ */
 static void
 train_number(FeatureSink *sink, const char *field, double value)
 {
 	Trainer    *tr = (Trainer *) sink;
 	Token	   *t = intern(tr, field, field, true, false);
 	double		x = feature_transform(value);
-	double		delta;
 
 	add_entry(tr, t, x);
-	delta = x - t->mean;
-	t->mean += delta / t->count;
-	t->m2 += delta * (x - t->mean);
-	t->min = Min(t->min, x);
-	t->max = Max(t->max, x);
+	moments_add(&t->logged, x);
+	moments_add(&t->raw, value);
+}
+
+/*
+ * Whether a number is better taken as its log: money, counts and turnovers
+ * are non-negative and skewed to the right (skewness over 1), and their
+ * logs are not; rates, scores and indices are taken as they are.
+ */
+static bool
+prefers_log(const Moments *raw)
+{
+	double		skew;
+
+	if (raw->n < 3 || raw->min < 0 || !isfinite(raw->m2) || !isfinite(raw->m3) ||
+		raw->m2 <= 0)
+		return raw->min >= 0 || !isfinite(raw->m2);
+	skew = sqrt((double) raw->n) * raw->m3 / pow(raw->m2, 1.5);
+	return skew > 1.0;
+}
+
+/* The moments of the transform a numeric token uses */
+static const Moments *
+token_moments(const Token *t)
+{
+	return t->log ? &t->logged : &t->raw;
+}
+
+/* A stored (signed log) value in the transform the token uses */
+static double
+token_value(const Token *t, double stored)
+{
+	if (t->log)
+		return stored;
+	return stored >= 0 ? expm1(stored) : -expm1(-stored);
 }
 
 /* The segment id of a lead, adding the segment when new */
@@ -595,9 +660,9 @@ assign_columns(Trainer *tr)
 			t->column = -1;
 		else if (t->numeric)
 		{
-			double		var = t->count > 1 ? t->m2 / (t->count - 1) : 0;
-
-			t->column = (t->count >= tr->opt.min_count && var > 1e-12) ?
+			t->log = prefers_log(&t->raw);
+			t->column = (t->count >= tr->opt.min_count &&
+						 moments_std(token_moments(t)) > 1e-6) ?
 				add_column(tr, t->name, t) : -1;
 		}
 		else if (t->count >= tr->opt.min_count || t->special)
@@ -615,13 +680,6 @@ assign_columns(Trainer *tr)
 			t->column = e->token;
 		}
 	}
-}
-
-/* The standard deviation of a numeric token */
-static double
-token_std(const Token *t)
-{
-	return sqrt(t->m2 / (t->count - 1));
 }
 
 /* Orders (column, value) pairs by column */
@@ -749,7 +807,8 @@ build_patterns(Trainer *tr)
 				continue;
 			row[len].token = t->column;
 			row[len].value = t->numeric ?
-				(float4) ((tr->raw[k].value - t->mean) / token_std(t)) : 1.0f;
+				(float4) ((token_value(t, tr->raw[k].value) - token_moments(t)->mean) /
+						  moments_std(token_moments(t))) : 1.0f;
 			len++;
 		}
 		qsort(row, len, sizeof(RawEntry), entry_cmp);
@@ -931,7 +990,7 @@ weights_json(Trainer *tr, const double *beta)
 	return buf.data;
 }
 
-/* The scaling of the numeric columns as {"name": {mean, std, min, max}} */
+/* The scaling of the numeric columns as {"name": {mean, std, min, max, log}} */
 static char *
 numeric_json(Trainer *tr)
 {
@@ -944,14 +1003,17 @@ numeric_json(Trainer *tr)
 	for (j = 1; j < tr->ncols; j++)
 	{
 		Token	   *t = tr->column_token[j];
+		const Moments *m;
 
 		if (t == NULL)
 			continue;
+		m = token_moments(t);
 		appendStringInfoString(&buf, first ? "" : ", ");
 		escape_json(&buf, t->name);
 		appendStringInfo(&buf,
-						 ": {\"mean\": %.17g, \"std\": %.17g, \"min\": %.17g, \"max\": %.17g}",
-						 t->mean, token_std(t), t->min, t->max);
+						 ": {\"mean\": %.17g, \"std\": %.17g, \"min\": %.17g, \"max\": %.17g,"
+						 " \"log\": %s}",
+						 m->mean, moments_std(m), m->min, m->max, t->log ? "true" : "false");
 		first = false;
 	}
 	appendStringInfoChar(&buf, '}');
