@@ -35,9 +35,9 @@ INSERT INTO scoring.model (active, train_since, train_until, n_rows, n_won,
 VALUES (true, '2025-01-01 00:00+00', '2026-01-01 00:00+00', 0, 0, 0, '{}');
 
 INSERT INTO scoring.manager (manager_id, login, full_name, tier) VALUES
-	(1, 'anna', 'Anna', 'junior'),
-	(2, 'boris', 'Boris', 'middle'),
-	(3, 'vera', 'Vera', 'senior'),
+	(1, 'm_a', 'Manager A', 'junior'),
+	(2, 'm_b', 'Manager B', 'middle'),
+	(3, 'm_c', 'Manager C', 'senior'),
 	(4, 'gleb', 'Gleb', 'junior');
 
 -- what the claim tables hold
@@ -63,7 +63,7 @@ VALUES
 	(103, 'company', 'Tiny Weld', 'welding', true, 100000),
 	(104, 'company', 'GenCo', 'generators', false, 5000000),
 	(105, 'company', 'GenCo-2', 'generators', false, 5000000),
-	(106, 'person', 'Ivan Petrov', 'welding', true, NULL),
+	(106, 'person', 'Private buyer', 'welding', true, NULL),
 	(107, 'company', 'Pumps Ltd', 'pumps', false, 5000000);
 INSERT INTO scoring.client (client_id, kind, name, industry, core_industry, annual_turnover)
 SELECT i, 'company', 'Weld ' || i, 'welding', true, 2000000
@@ -248,7 +248,7 @@ SELECT client_id, last_owner, last_released_at FROM scoring.free_companies
 -- release() of a company nobody owns returns false
 SELECT scoring.release(103, '2026-03-02 09:00+00') AS released;
 SELECT count(*) AS history_rows FROM scoring.claim_history;
--- a release by the head of sales starts no cool-down: Vera may claim again
+-- a release by the head of sales starts no cool-down: manager C may claim again
 SELECT scoring.claim(103, 3, '2026-03-02 10:00+00') AS expires_at;
 
 -- transfer: the old owner goes to the history, the new one gets two months
@@ -268,8 +268,8 @@ SELECT count(*) AS history_rows FROM scoring.claim_history;
 --
 -- release_stale_claims(now)
 --
--- claims on 111 (Anna, until 2026-03-01), 112 (Boris, until 03-15) and
--- 113 (Vera, until 04-01); the others last until 04-20 and later
+-- claims on 111 (manager A, until 2026-03-01), 112 (manager B, until 03-15) and
+-- 113 (manager C, until 04-01); the others last until 04-20 and later
 SELECT scoring.claim(111, 1, '2026-01-01 00:00+00') AS expires_at;
 SELECT scoring.claim(112, 2, '2026-01-15 00:00+00') AS expires_at;
 SELECT scoring.claim(113, 3, '2026-02-01 00:00+00') AS expires_at;
@@ -306,11 +306,11 @@ SELECT count(*) AS touches, (SELECT count(*) FROM scoring.claim WHERE client_id 
   FROM scoring.touch WHERE client_id = 111;
 -- from the end of the cool-down on, allowed
 SELECT scoring.claim(111, 1, '2026-03-15 00:00+00') AS expires_at;
--- Vera let 113 go on 04-01: she waits until 04-15, others need not
+-- manager C let 113 go on 04-01: she waits until 04-15, others need not
 SELECT scoring.claim(113, 3, '2026-04-06 00:00+00');
 \echo :LAST_ERROR_SQLSTATE
 SELECT scoring.claim(113, 4, '2026-04-06 00:00+00') AS expires_at;
--- a connected call after the cool-down claims again: Boris on 112
+-- a connected call after the cool-down claims again: manager B on 112
 INSERT INTO scoring.touch (client_id, manager_id, at, kind)
 VALUES (112, 2, '2026-04-06 10:00+00', 'call_connected');
 SELECT * FROM claims WHERE company IN (111, 112, 113);

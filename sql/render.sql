@@ -38,7 +38,7 @@ END;
 $$;
 
 -- the context most rows use: what scoring.lead_context() gives a template
-\set ctx '{"client": {"name": "ООО «Сварка»", "kind": "company"}, "lead": {"category": "welding", "brand": "Fubag", "budget": 150000.50, "priority": 3, "urgent": true, "draft": false, "note": null}, "manager": {"full_name": "Пётр Иванов"}, "purchases": [{"date": "2025-03-01", "category": "electrodes", "brand": "ESAB", "budget": 12000, "items": ["rod 3mm", "rod 4mm"]}, {"date": "2024-11-20", "category": "masks", "brand": null, "budget": 3500, "items": []}], "tags": ["a", "b", "c"], "matrix": [[1, 2], [3, 4]], "empty": [], "zero": 0, "blank": "", "emptyobj": {}, "brand": "TOP", "discount": "5%", "big": 1e30, "neg": -0.5, "nested": {"deep": {"er": {"value": "found"}}}, "ключ": "значение", "a-b_c": "dash", "tricky": "{{lead.brand}} <b>&amp;</b>"}'
+\set ctx '{"client": {"name": "ООО «Сварка»", "kind": "company"}, "lead": {"category": "welding", "brand": "Fubag", "budget": 150000.50, "priority": 3, "urgent": true, "draft": false, "note": null}, "manager": {"full_name": "Менеджер Один"}, "purchases": [{"date": "2025-03-01", "category": "electrodes", "brand": "ESAB", "budget": 12000, "items": ["rod 3mm", "rod 4mm"]}, {"date": "2024-11-20", "category": "masks", "brand": null, "budget": 3500, "items": []}], "tags": ["a", "b", "c"], "matrix": [[1, 2], [3, 4]], "empty": [], "zero": 0, "blank": "", "emptyobj": {}, "brand": "TOP", "discount": "5%", "big": 1e30, "neg": -0.5, "nested": {"deep": {"er": {"value": "found"}}}, "ключ": "значение", "a-b_c": "dash", "tricky": "{{lead.brand}} <b>&amp;</b>"}'
 
 --
 -- 1. Values: paths, array indexes, every JSON type, missing values
@@ -108,7 +108,7 @@ SELECT t AS template, want, pg_temp.r(t, :'ctx') AS got
 	-- the inside of an inverted section sees the same scope as outside
 	('{{^empty}}{{client.name}}, {{lead.brand}}{{/empty}}', 'ООО «Сварка», Fubag'),
 	('{{#purchases}}{{^items}}{{category}} has no items{{/items}}{{/purchases}}', 'masks has no items'),
-	('{{#manager}}{{manager.full_name}}{{/manager}}{{^manager}}отдел продаж{{/manager}}', 'Пётр Иванов')
+	('{{#manager}}{{manager.full_name}}{{/manager}}{{^manager}}отдел продаж{{/manager}}', 'Менеджер Один')
   ) AS v(t, want);
 
 -- the shipped signature without a manager and without purchases

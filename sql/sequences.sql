@@ -37,7 +37,7 @@ INSERT INTO scoring.model (active, train_since, train_until, n_rows, n_won,
 						   intercept, weights)
 VALUES (true, '2025-01-01 00:00+00', '2026-01-01 00:00+00', 0, 0, 0, '{}');
 INSERT INTO scoring.manager (manager_id, login, full_name, tier)
-VALUES (1, 'petr', 'Пётр Иванов', 'junior'), (2, 'anna', 'Анна Смирнова', 'junior');
+VALUES (1, 'm_1', 'Менеджер Один', 'junior'), (2, 'm_a', 'Менеджер Два', 'junior');
 INSERT INTO scoring.client (client_id, kind, name, attrs)
 VALUES (1, 'company', 'ООО «Сварка»', '{"email": "buyer@svarka.ru"}');
 
@@ -505,7 +505,7 @@ SELECT name, steps -> 0 ->> 'delay' AS delay_0, steps -> 1 ->> 'delay' AS delay_
 -- every one greets the client and signs with the manager's name
 SELECT count(*) AS rendered,
 	   count(*) FILTER (WHERE subject <> '' AND body LIKE 'Здравствуйте, ООО «Сварка»!%'
-						AND body LIKE '%Пётр Иванов') AS complete
+						AND body LIKE '%Менеджер Один') AS complete
   FROM scoring.sequence s, jsonb_array_elements(s.steps) AS st,
 	   LATERAL (SELECT scoring.render(st ->> 'subject', scoring.lead_context(10)) AS subject,
 					   scoring.render(st ->> 'body', scoring.lead_context(10)) AS body) r

@@ -113,7 +113,7 @@ SELECT * FROM scoring.forecast_monthly WHERE month = '2026-02-01';
 --
 SELECT pg_temp.reset();
 SET scoring.now = '2026-02-10 10:00+03';
-INSERT INTO scoring.manager (manager_id, full_name, tier) VALUES (1, 'Anna', 'junior');
+INSERT INTO scoring.manager (manager_id, full_name, tier) VALUES (1, 'Manager A', 'junior');
 SELECT scoring.heartbeat(1, false, '2026-02-10 10:00+03');
 -- 501: routed at once to manager 1 (forecast frozen at routing: 1000)
 -- 502: a history lead, won (frozen when scored: 2000)
@@ -162,11 +162,11 @@ SELECT pg_temp.use_model(2);
 SELECT scoring.rescore() AS rescored;
 SELECT lead_id, status, expected_profit, forecast_profit FROM scoring.lead;
 -- a manager comes: dispatch assigns it; the forecast is the score at routing
-INSERT INTO scoring.manager (manager_id, full_name, tier) VALUES (1, 'Anna', 'junior');
+INSERT INTO scoring.manager (manager_id, full_name, tier) VALUES (1, 'Manager A', 'junior');
 SELECT scoring.heartbeat(1, false, '2026-02-11 10:01+03');
 SELECT scoring.dispatch('2026-02-11 10:01+03') AS placed;
 SELECT lead_id, status, assignee_id, expected_profit, forecast_profit FROM scoring.lead;
--- Anna lets it lapse (accept_timeout 15 minutes) while nobody else is
+-- manager A lets it lapse (accept_timeout 15 minutes) while nobody else is
 -- present: it goes back to the queue ...
 SELECT scoring.set_presence(1, 'offline', '2026-02-11 10:10+03');
 SELECT scoring.dispatch('2026-02-11 10:17+03') AS placed;
@@ -175,11 +175,11 @@ SELECT lead_id, status, assignee_id, lapsed_ids, expected_profit, forecast_profi
 -- ... a model 1 rescore (p 0.5) ...
 SELECT pg_temp.use_model(1);
 SELECT scoring.rescore() AS rescored;
--- ... and Boris takes it.  It was routed (and assigned) before: the
+-- ... and manager B takes it.  It was routed (and assigned) before: the
 -- forecast must stay 1500.
 -- (a lapsed lead that went back to the queue is routed a second time:
 -- that does not take the later rescore, 1000)
-INSERT INTO scoring.manager (manager_id, full_name, tier) VALUES (2, 'Boris', 'junior');
+INSERT INTO scoring.manager (manager_id, full_name, tier) VALUES (2, 'Manager B', 'junior');
 SELECT scoring.heartbeat(2, false, '2026-02-11 10:20+03');
 SELECT scoring.dispatch('2026-02-11 10:20+03') AS placed;
 SELECT lead_id, status, assignee_id, expected_profit, forecast_profit,
@@ -193,15 +193,15 @@ SELECT lead_id, status, assignee_id, expected_profit, forecast_profit,
 --
 -- bonus scale: >= 0: 0, >= 0.8: 0.5, >= 1.0: 1.0, >= 1.2: 1.5
 -- March (closed leads imported with their assignee; B: plan 0.1 x budget):
---   manager 1 Anna:  701 plan 10000, won 8000     -> 0.8 exactly: 0.5
---   manager 2 Boris: 702 plan 10000, won 7999.50  -> 0.79995, shown
+--   manager 1 manager A:  701 plan 10000, won 8000     -> 0.8 exactly: 0.5
+--   manager 2 manager B: 702 plan 10000, won 7999.50  -> 0.79995, shown
 --                    rounded as 0.8000, but below 0.8: 0
---   manager 3 Vera:  703 plan 10000 won 12000, 704 plan 5000 lost, 705
+--   manager 3 manager C:  703 plan 10000 won 12000, 704 plan 5000 lost, 705
 --                    plan 5000 won 8000 -> plan 20000, won 20000: 1.0000: 1.0
 --   manager 4 Gleb:  706 plan 10000, won 12000    -> 1.2 exactly: 1.5
 --   manager 9 (no longer in scoring.manager): 707 plan 1000, won 2000
 --                    -> 2.0: 1.5, no name
--- April: Anna 708 plan 10000, lost -> 0: 0; Boris 709 without a budget
+-- April: manager A 708 plan 10000, lost -> 0: 0; manager B 709 without a budget
 --   (no forecast) -> plan 0: no attainment, no coefficient
 -- Lead 710 of March has nobody: in no plan.
 --
@@ -210,7 +210,7 @@ SELECT pg_temp.use_model(1);
 INSERT INTO scoring.bonus_scale (min_attainment, coefficient)
 VALUES (0, 0), (0.8, 0.5), (1.0, 1.0), (1.2, 1.5);
 INSERT INTO scoring.manager (manager_id, full_name, tier)
-VALUES (1, 'Anna', 'junior'), (2, 'Boris', 'junior'), (3, 'Vera', 'middle'),
+VALUES (1, 'Manager A', 'junior'), (2, 'Manager B', 'junior'), (3, 'Manager C', 'middle'),
 	   (4, 'Gleb', 'senior');
 INSERT INTO scoring.lead (lead_id, created_at, brand, budget, status, assignee_id, won_profit)
 VALUES (701, '2026-03-02 10:00+03', 'B', 100000, 'won', 1, 8000),
@@ -227,7 +227,7 @@ SELECT * FROM scoring.manager_plan ORDER BY month, manager_id;
 -- one month through a WHERE on the view
 SELECT month, manager_id, plan, attainment, bonus_coefficient
   FROM scoring.manager_plan WHERE month = '2026-04-01' ORDER BY manager_id;
--- the scale is the user's: a new step at 0.79 pays Boris 0.3; without any
+-- the scale is the user's: a new step at 0.79 pays manager B 0.3; without any
 -- step reached there is no coefficient
 INSERT INTO scoring.bonus_scale (min_attainment, coefficient) VALUES (0.79, 0.3);
 DELETE FROM scoring.bonus_scale WHERE min_attainment = 0;
@@ -285,7 +285,7 @@ INSERT INTO scoring.marketing_spend VALUES ('2026-05-02', 's1', 'email', 1);
 --
 SELECT pg_temp.reset();
 SET scoring.now = '2026-04-10 10:00+03';
-INSERT INTO scoring.manager (manager_id, full_name, tier) VALUES (1, 'Anna', 'junior');
+INSERT INTO scoring.manager (manager_id, full_name, tier) VALUES (1, 'Manager A', 'junior');
 INSERT INTO scoring.client (client_id, kind, name) VALUES (77, 'company', 'Metal Works');
 INSERT INTO scoring.lead (lead_id, created_at, client_id, shop, channel, brand, budget, status, assignee_id, won_profit)
 VALUES (901, '2026-04-10 09:00+03', NULL, 's1', 'email', 'B',  40000, 'new', NULL, NULL),

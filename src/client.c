@@ -7,8 +7,8 @@
  * its earlier leads there were and were won.  Going through SPI cost more
  * than the rest of scoring together, so the trigger reads the client by
  * its primary key and walks the client's leads in lead_client_history_idx
- * (client_id, created_at) INCLUDE (status, closed_at) itself, under the
- * statement's snapshot, just as the equivalent query would:
+ * (client_id, created_at) INCLUDE (status, closed_at) itself, just as the
+ * equivalent query would:
  *
  *		SELECT count(*),
  *			   count(*) FILTER (WHERE status = 'won' AND closed_at <= $2)
@@ -247,8 +247,11 @@ read_history(LeadInput *lead, int64 client_id, TimestampTz created_at,
 }
 
 /*
- * Fills the client part of a lead: the client's attributes and its history
- * before created_at, as the current statement sees them.
+ * Fills the client part of a lead: the client's attributes as the current
+ * statement sees them, and its history before created_at.  The history is
+ * read with SnapshotSelf, so that a bulk import counts the leads it
+ * inserted a moment before, as train() and explain() later will; it also
+ * counts what others committed meanwhile, which is only more current.
  */
 void
 lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at)
@@ -260,6 +263,6 @@ lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at)
 
 	snapshot = RegisterSnapshot(GetActiveSnapshot());
 	if (read_client(lead, client_id, snapshot))
-		read_history(lead, client_id, created_at, snapshot);
+		read_history(lead, client_id, created_at, SnapshotSelf);
 	UnregisterSnapshot(snapshot);
 }

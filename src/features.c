@@ -21,7 +21,6 @@
 #include <math.h>
 
 #include "fmgr.h"
-#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
 #include "scoring.h"
@@ -152,21 +151,29 @@ emit_free_value(FeatureSink *sink, const char *field, JsonbValue *v)
 static char *
 free_field_name(const char *key, int keylen)
 {
-	StringInfoData buf;
+	int			escapes = 0;
 	int			i;
+	char	   *field,
+			   *p;
 
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, FEATURES_PREFIX);
+	/* sized exactly: this runs for every key of every training lead */
+	for (i = 0; i < keylen; i++)
+		escapes += key[i] == '=' || key[i] == '%';
+	field = palloc(sizeof(FEATURES_PREFIX) + keylen + 2 * escapes);
+	memcpy(field, FEATURES_PREFIX, sizeof(FEATURES_PREFIX) - 1);
+	p = field + sizeof(FEATURES_PREFIX) - 1;
 	for (i = 0; i < keylen; i++)
 	{
-		if (key[i] == '=')
-			appendStringInfoString(&buf, "%3D");
-		else if (key[i] == '%')
-			appendStringInfoString(&buf, "%25");
+		if (key[i] == '=' || key[i] == '%')
+		{
+			memcpy(p, key[i] == '=' ? "%3D" : "%25", 3);
+			p += 3;
+		}
 		else
-			appendStringInfoChar(&buf, key[i]);
+			*p++ = key[i];
 	}
-	return buf.data;
+	*p = '\0';
+	return field;
 }
 
 /* The JSON key of a free field, undoing free_field_name() */

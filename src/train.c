@@ -665,6 +665,8 @@ assign_columns(Trainer *tr)
 						 moments_std(token_moments(t)) > 1e-6) ?
 				add_column(tr, t->name, t) : -1;
 		}
+		else if (t->count == tr->nrows)
+			t->column = -1;		/* in every lead: the intercept says it */
 		else if (t->count >= tr->opt.min_count || t->special)
 			t->column = add_column(tr, t->name, NULL);
 		else

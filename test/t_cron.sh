@@ -134,7 +134,7 @@ fi
 
 # --- a claim that expired a month ago --------------------------------------
 
-out=$(q "INSERT INTO scoring.manager (manager_id, login, tier) VALUES (1, 'anna', 'junior');
+out=$(q "INSERT INTO scoring.manager (manager_id, login, tier) VALUES (1, 'm_a', 'junior');
 		 INSERT INTO scoring.client (client_id, kind, name, pool_eligible)
 		 VALUES (1, 'company', 'Svarka', true), (2, 'company', 'GenCo', true);
 		 SELECT scoring.claim(1, 1, now() - interval '3 months') < now();

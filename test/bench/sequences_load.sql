@@ -25,7 +25,7 @@ SET synchronous_commit = off;
 INSERT INTO scoring.brand (brand, margin) VALUES ('Fubag', 0.2), ('ESAB', 0.5), ('Kemppi', 0.3);
 
 INSERT INTO scoring.manager (manager_id, login, full_name, tier)
-SELECT m, 'manager' || m, (ARRAY['Пётр Иванов', 'Анна Смирнова', 'Олег Петров', 'Мария Козлова',
+SELECT m, 'manager' || m, (ARRAY['Менеджер Один', 'Менеджер Два', 'Олег Петров', 'Мария Козлова',
 								 'Иван Сидоров', 'Елена Орлова', 'Сергей Волков', 'Ольга Белова'])[m],
 	   'junior'
   FROM generate_series(1, 8) AS m;

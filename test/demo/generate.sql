@@ -295,10 +295,7 @@ WITH c AS (
 )
 SELECT client_id, kind, industry, core, turnover, region,
 	   CASE WHEN kind = 'person' THEN
-			(ARRAY['Иванов', 'Петров', 'Сидоров', 'Кузнецов', 'Смирнов', 'Попов',
-				   'Васильев', 'Соколов', 'Михайлов', 'Новиков', 'Фёдоров',
-				   'Морозов'])[1 + floor(u_name * 12)::int]
-			|| ' ' || substr('АБВГДЕИКЛМНОПРСТ', 1 + floor(u_inn * 16)::int, 1) || '.'
+			'Частное лицо ' || client_id
 	   ELSE 'ООО «' ||
 			CASE WHEN core THEN (ARRAY['Металлист', 'УралСталь', 'СибМаш', 'ЗМК',
 					'Металлоконструкции', 'ТехноСвар', 'Завод ЖБИ-Металл', 'Котломаш'])
@@ -309,7 +306,7 @@ SELECT client_id, kind, industry, core, turnover, region,
 				 WHEN industry = 'services' THEN (ARRAY['СтройМонтаж', 'ЭнергоСервис',
 					'АвтоРемонт', 'ТрансЛогистик', 'ТеплоСети'])
 					[1 + floor(u_name * 5)::int]
-				 ELSE (ARRAY['Торговый дом Иванова', 'СнабКомплект', 'ПромТорг',
+				 ELSE (ARRAY['Торговый дом Альфа', 'СнабКомплект', 'ПромТорг',
 					'Инструмент-Опт'])[1 + floor(u_name * 4)::int]
 			END || '-' || client_id || '»'
 	   END AS name,
