@@ -527,6 +527,21 @@ CREATE TRIGGER manager_load_init AFTER INSERT ON scoring.manager
 CREATE TRIGGER route_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 	ON scoring.route FOR EACH STATEMENT EXECUTE FUNCTION scoring.config_changed();
 
+/* Raises SC004 for a manager that does not exist */
+CREATE FUNCTION scoring.require_manager(manager_id int)
+RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM scoring.manager m WHERE m.manager_id = require_manager.manager_id) THEN
+		RAISE EXCEPTION USING ERRCODE = 'SC004',
+			MESSAGE = format('manager %s does not exist', require_manager.manager_id),
+			HINT = 'Add the manager to scoring.manager first.';
+	END IF;
+END;
+$$;
+
 CREATE FUNCTION scoring.heartbeat(manager_id int, on_call boolean DEFAULT NULL,
 								  at timestamptz DEFAULT now())
 RETURNS void
@@ -535,12 +550,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-	IF NOT EXISTS (SELECT FROM scoring.manager m WHERE m.manager_id = heartbeat.manager_id) THEN
-		RAISE EXCEPTION USING
-			ERRCODE = 'SC004',
-			MESSAGE = format('manager %s does not exist', heartbeat.manager_id),
-			HINT = 'Add the manager to scoring.manager first.';
-	END IF;
+	PERFORM scoring.require_manager(heartbeat.manager_id);
 	INSERT INTO scoring.presence AS p (manager_id, on_call, last_activity, status)
 	VALUES (heartbeat.manager_id, coalesce(heartbeat.on_call, false), heartbeat.at, 'online')
 	ON CONFLICT ON CONSTRAINT presence_pkey DO UPDATE
@@ -560,12 +570,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-	IF NOT EXISTS (SELECT FROM scoring.manager m WHERE m.manager_id = set_presence.manager_id) THEN
-		RAISE EXCEPTION USING
-			ERRCODE = 'SC004',
-			MESSAGE = format('manager %s does not exist', set_presence.manager_id),
-			HINT = 'Add the manager to scoring.manager first.';
-	END IF;
+	PERFORM scoring.require_manager(set_presence.manager_id);
 	INSERT INTO scoring.presence AS p (manager_id, last_activity, status)
 	VALUES (set_presence.manager_id, set_presence.at, set_presence.status)
 	ON CONFLICT ON CONSTRAINT presence_pkey DO UPDATE
@@ -759,10 +764,7 @@ DECLARE
 	period interval;
 	expiry timestamptz;
 BEGIN
-	IF NOT EXISTS (SELECT FROM scoring.manager m WHERE m.manager_id = claim.manager_id) THEN
-		RAISE EXCEPTION USING ERRCODE = 'SC004',
-			MESSAGE = format('manager %s does not exist', claim.manager_id);
-	END IF;
+	PERFORM scoring.require_manager(claim.manager_id);
 	PERFORM pg_advisory_xact_lock(hashtext('scoring.claim'), claim.manager_id);
 	PERFORM scoring.expire_claim(claim.client_id, claim.now);
 
@@ -841,10 +843,7 @@ DECLARE
 	period interval;
 	expiry timestamptz;
 BEGIN
-	IF NOT EXISTS (SELECT FROM scoring.manager m WHERE m.manager_id = transfer.manager_id) THEN
-		RAISE EXCEPTION USING ERRCODE = 'SC004',
-			MESSAGE = format('manager %s does not exist', transfer.manager_id);
-	END IF;
+	PERFORM scoring.require_manager(transfer.manager_id);
 	SELECT (value #>> '{}')::interval INTO period FROM scoring.settings WHERE name = 'claim_period';
 	PERFORM scoring.expire_claim(transfer.client_id, transfer.now);
 	LOOP

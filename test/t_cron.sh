@@ -28,9 +28,8 @@ PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 PSQL=$PG_BINDIR/psql
 [ -x "$PSQL" ] || PSQL=psql
 
-passed=0
-failed=0
-n=0
+# shellcheck source-path=SCRIPTDIR source=tap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 created_cron=0
 created_scoring=0
 
@@ -38,35 +37,6 @@ created_scoring=0
 q()
 {
 	"$PSQL" -X -q -At -v ON_ERROR_STOP=1 -c "$1" 2>&1
-}
-
-ok()
-{
-	n=$((n + 1))
-	passed=$((passed + 1))
-	echo "ok $n - $1"
-}
-
-not_ok()
-{
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	local line
-	for line in "$@"; do
-		printf '#   %s\n' "$line"
-	done
-}
-
-# check DESCRIPTION GOT WANT
-is()
-{
-	if [ "$2" = "$3" ]; then
-		ok "$1"
-	else
-		not_ok "$1" "got:  $(printf '%s' "$2" | tr '\n' '|')" "want: $(printf '%s' "$3" | tr '\n' '|')"
-	fi
 }
 
 # shellcheck disable=SC2317  # called by the EXIT trap

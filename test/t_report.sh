@@ -32,41 +32,11 @@ PSQL=$PG_BINDIR/psql
 DB=scoring_report_$$
 NOW='2026-11-15 12:00+03'
 
-passed=0
-failed=0
-n=0
+# shellcheck source-path=SCRIPTDIR source=tap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 created_db=0
 dir=$(mktemp -d "${TMPDIR:-/tmp}/scoring-t-report.XXXXXX")
 chmod 755 "$dir"
-
-ok()
-{
-	n=$((n + 1))
-	passed=$((passed + 1))
-	echo "ok $n - $1"
-}
-
-not_ok()
-{
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	local line
-	for line in "$@"; do
-		printf '#   %s\n' "$line"
-	done
-}
-
-# check DESCRIPTION GOT WANT
-is()
-{
-	if [ "$2" = "$3" ]; then
-		ok "$1"
-	else
-		not_ok "$1" "got:  $(printf '%s' "$2" | tr '\n' '|' | cut -c1-300)" "want: $3"
-	fi
-}
 
 # check DESCRIPTION COMMAND...: ok when the command succeeds
 check()
