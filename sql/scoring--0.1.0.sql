@@ -527,6 +527,50 @@ CREATE TRIGGER manager_load_init AFTER INSERT ON scoring.manager
 CREATE TRIGGER route_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 	ON scoring.route FOR EACH STATEMENT EXECUTE FUNCTION scoring.config_changed();
 
+/*
+ * Recomputes the managers' loads from the leads: after a restore made with
+ * triggers disabled, or to check the counters.  Returns how many managers'
+ * rows changed.
+ */
+CREATE FUNCTION scoring.rebuild_loads(now timestamptz DEFAULT now())
+RETURNS int
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+AS $$
+	WITH actual AS (
+		SELECT m.manager_id,
+			   scoring.working_day(m.time_zone, m.shift_start, m.shift_end,
+								   rebuild_loads.now) AS day,
+			   count(l.lead_id) FILTER (WHERE l.status IN ('assigned', 'accepted'))::int
+				   AS open_leads,
+			   count(l.lead_id) FILTER (WHERE scoring.working_day(m.time_zone, m.shift_start,
+							m.shift_end, l.assigned_at)
+							= scoring.working_day(m.time_zone, m.shift_start,
+							m.shift_end, rebuild_loads.now))::int AS day_leads,
+			   coalesce(sum(l.routed_expected_profit) FILTER (
+							WHERE scoring.working_day(m.time_zone, m.shift_start,
+								m.shift_end, l.assigned_at)
+							= scoring.working_day(m.time_zone, m.shift_start,
+								m.shift_end, rebuild_loads.now)), 0) AS day_profit
+		  FROM scoring.manager m
+		  LEFT JOIN scoring.lead l ON l.assignee_id = m.manager_id
+		 GROUP BY m.manager_id
+	), upserted AS (
+		INSERT INTO scoring.manager_load AS ml (manager_id, open_leads, day, day_leads,
+												day_profit)
+		SELECT manager_id, open_leads, day, day_leads, day_profit FROM actual
+		ON CONFLICT (manager_id) DO UPDATE
+		   SET open_leads = excluded.open_leads, day = excluded.day,
+			   day_leads = excluded.day_leads, day_profit = excluded.day_profit
+		 WHERE (ml.open_leads, ml.day, ml.day_leads, ml.day_profit)
+			   IS DISTINCT FROM (excluded.open_leads, excluded.day, excluded.day_leads,
+								 excluded.day_profit)
+		RETURNING 1
+	)
+	SELECT count(*)::int FROM upserted;
+$$;
+COMMENT ON FUNCTION scoring.rebuild_loads(timestamptz) IS
+	'recomputes manager_load from the leads (after a restore with triggers disabled); returns the rows changed';
+
 /* Raises SC004 for a manager that does not exist */
 CREATE FUNCTION scoring.require_manager(manager_id int)
 RETURNS void
