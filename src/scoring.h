@@ -3,10 +3,12 @@
  * scoring.h
  *		Shared structures and prototypes of the scoring extension.
  *
- * A lead is turned into features by features.c, scored by the active model
- * (model.c) that cache.c keeps per backend, trained by train.c, and checked
- * against JSON conditions compiled by condition.c.  lead_trigger.c ties them
- * together for every inserted or updated lead.
+ * A lead is turned into features by features.c (its client and history by
+ * client.c), scored by the active model (model.c) that cache.c keeps per
+ * backend, trained by train.c (fit.c fits), checked against JSON conditions
+ * compiled by condition.c and routed by route.c.  lead_trigger.c ties them
+ * together for every inserted, updated or deleted lead; render.c fills the
+ * messages of follow-up sequences.
  *
  * IDENTIFICATION
  *		src/scoring.h
