@@ -209,3 +209,30 @@ scoring_psql()
 {
 	"$PG_BINDIR/psql" -X -v ON_ERROR_STOP=1 "$@"
 }
+
+# Stop the private server unless KEEP=1, then say how to reach it
+scoring_bench_cleanup()
+{
+	if [ "${KEEP:-0}" = 1 ] && [ -n "${SCORING_TMP:-}" ]; then
+		echo "server kept: PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER (stop: pg_ctl -D $PGDATA stop)" >&2
+		return
+	fi
+	scoring_server_stop
+}
+
+# For benchmarks: build, install, start a private server tuned for bulk
+# loads (stopped on exit unless KEEP=1), and create database $1 with the
+# extension; exports PGDATABASE.
+scoring_bench_start()
+{
+	trap scoring_bench_cleanup EXIT
+	scoring_build_install
+	scoring_say "starting a private server"
+	scoring_server_start "shared_buffers = '1GB'" "work_mem = '64MB'" \
+		"maintenance_work_mem = '512MB'" "max_wal_size = '8GB'" \
+		"checkpoint_timeout = '30min'" "autovacuum = off"
+	scoring_say "server on $PGHOST port $PGPORT"
+	"$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $1"
+	export PGDATABASE=$1
+	"$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION scoring"
+}

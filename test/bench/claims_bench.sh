@@ -35,26 +35,7 @@ psqlb()
 	"$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "$@"
 }
 
-cleanup()
-{
-	if [ "${KEEP:-0}" = 1 ] && [ -n "${SCORING_TMP:-}" ]; then
-		echo "server kept: PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER (stop: pg_ctl -D $PGDATA stop)" >&2
-		return
-	fi
-	scoring_server_stop
-}
-trap cleanup EXIT
-
-scoring_build_install
-scoring_say "starting a private server"
-scoring_server_start "shared_buffers = '1GB'" "work_mem = '64MB'" \
-	"maintenance_work_mem = '512MB'" "max_wal_size = '8GB'" "checkpoint_timeout = '30min'" \
-	"autovacuum = off"
-scoring_say "server on $PGHOST port $PGPORT"
-
-psqlb -d postgres -c "CREATE DATABASE claims_bench"
-export PGDATABASE=claims_bench
-psqlb -c "CREATE EXTENSION scoring"
+scoring_bench_start claims_bench
 psqlb -f "$bench_dir/claims_timing.sql" >/dev/null
 
 scoring_say "loading 1M companies, 100k claims (10k stale), 200k history rows, 500k touches"

@@ -133,47 +133,10 @@ SELECT l.lead_id,
 \echo '    (open leads of' :month_name 'against the 12 months of the training window)'
 \echo
 
-WITH now_ AS (
-	SELECT channel, count(*) AS leads, sum(expected_profit) AS ep, avg(p_win) AS p,
-		   count(*) FILTER (WHERE priority <= 2) AS p12
-	  FROM demo_open GROUP BY channel
-), hist AS (
-	SELECT channel, count(*) AS leads, avg((status = 'won')::int) AS wr,
-		   sum(won_profit) AS won
-	  FROM demo_history GROUP BY channel
-)
-SELECT coalesce(n.channel, h.channel) AS channel,
-	   coalesce(n.leads, 0) AS open_leads,
-	   to_char(n.ep, 'FM999G999G999G999G999G990') AS "Σ expected profit",
-	   round(n.p::numeric, 3) AS "mean p_win",
-	   coalesce(n.p12, 0) AS "priority 1-2",
-	   h.leads AS "12m leads",
-	   round(h.wr::numeric, 3) AS "12m win rate",
-	   to_char(h.won, 'FM999G999G999G999G999G990') AS "12m won profit"
-  FROM now_ n
-  FULL JOIN hist h USING (channel)
- ORDER BY n.ep DESC NULLS LAST, 1;
-
-WITH now_ AS (
-	SELECT shop, count(*) AS leads, sum(expected_profit) AS ep, avg(p_win) AS p,
-		   count(*) FILTER (WHERE priority <= 2) AS p12
-	  FROM demo_open GROUP BY shop
-), hist AS (
-	SELECT shop, count(*) AS leads, avg((status = 'won')::int) AS wr,
-		   sum(won_profit) AS won
-	  FROM demo_history GROUP BY shop
-)
-SELECT coalesce(n.shop, h.shop) AS shop,
-	   coalesce(n.leads, 0) AS open_leads,
-	   to_char(n.ep, 'FM999G999G999G999G999G990') AS "Σ expected profit",
-	   round(n.p::numeric, 3) AS "mean p_win",
-	   coalesce(n.p12, 0) AS "priority 1-2",
-	   h.leads AS "12m leads",
-	   round(h.wr::numeric, 3) AS "12m win rate",
-	   to_char(h.won, 'FM999G999G999G999G999G990') AS "12m won profit"
-  FROM now_ n
-  FULL JOIN hist h USING (shop)
- ORDER BY n.ep DESC NULLS LAST, 1;
+\set dim channel
+\ir by_dimension.sql
+\set dim shop
+\ir by_dimension.sql
 
 \echo
 \echo '=== 5. The e-mail vs company lesson (closed leads of the training window)'
