@@ -346,6 +346,18 @@ SELECT score_flags, count(*) AS leads, min(priority) AS min_priority,
 	   max(priority) AS max_priority
   FROM scoring.lead GROUP BY score_flags ORDER BY score_flags;
 
+-- a close with a won profit that is not a number fails (23514) and changes
+-- nothing: the monthly totals could never take NaN or infinity back out
+SELECT sum(leads) AS leads, sum(won_profit) AS won FROM scoring.lead_totals;
+UPDATE scoring.lead SET status = 'won', won_profit = 'NaN'
+ WHERE lead_id = (SELECT min(lead_id) FROM scoring.lead);
+UPDATE scoring.lead SET status = 'won', won_profit = 'Infinity'
+ WHERE lead_id = (SELECT min(lead_id) FROM scoring.lead);
+UPDATE scoring.lead SET forecast_profit = '-Infinity'
+ WHERE lead_id = (SELECT min(lead_id) FROM scoring.lead);
+SELECT count(*) FILTER (WHERE status = 'won') AS won_leads FROM scoring.lead;
+SELECT sum(leads) AS leads, sum(won_profit) AS won FROM scoring.lead_totals;
+
 SET client_min_messages = warning;
 TRUNCATE scoring.lead, scoring.client, scoring.model, scoring.brand,
 	scoring.priority_band, scoring.refusal_rule, scoring.setting

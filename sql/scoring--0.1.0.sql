@@ -250,10 +250,12 @@ CREATE TABLE scoring.lead (
 	assignee_id int,
 	assigned_at timestamptz,
 	routed_expected_profit numeric,
-	forecast_profit numeric,
+	forecast_profit numeric
+		CONSTRAINT lead_forecast_profit_finite CHECK (forecast_profit - forecast_profit = 0),
 	lapsed_ids	int[] NOT NULL DEFAULT '{}',
 	/* outcome */
-	won_profit	numeric,
+	won_profit	numeric
+		CONSTRAINT lead_won_profit_finite CHECK (won_profit - won_profit = 0),
 	closed_at	timestamptz,
 	refusal_reason text
 );
@@ -261,6 +263,8 @@ COMMENT ON COLUMN scoring.lead.score_flags IS
 	'what was missing or odd when the lead was scored (no_budget, unknown_brand, no_active_model, ...)';
 COMMENT ON COLUMN scoring.lead.forecast_profit IS
 	'p_win x budget x margin frozen when the lead was first routed (or first scored): what forecasts and plans count';
+COMMENT ON CONSTRAINT lead_won_profit_finite ON scoring.lead IS
+	'NaN and infinities fail it (x - x is NaN for them): lead_totals could never take them back out';
 COMMENT ON COLUMN scoring.lead.lapsed_ids IS
 	'managers who let this lead lapse without accepting it; it never goes back to them';
 COMMENT ON COLUMN scoring.lead.ltv_uplift IS
@@ -404,7 +408,8 @@ CREATE TRIGGER setting_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
  * ------------------------------------------------------------------- */
 
 CREATE TABLE scoring.manager (
-	manager_id	int PRIMARY KEY,
+	manager_id	int PRIMARY KEY
+		CONSTRAINT manager_id_positive CHECK (manager_id > 0),
 	login		name,
 	full_name	text,
 	tier		text NOT NULL,
@@ -1094,7 +1099,8 @@ BEGIN
 		SELECT * FROM (VALUES
 			('scoring-release-stale-claims', '17 3 * * *', 'SELECT scoring.release_stale_claims()'),
 			('scoring-dispatch', '* * * * *', 'SELECT scoring.dispatch()'),
-			('scoring-run-sequences', '* * * * *', 'SELECT scoring.run_sequences()')
+			('scoring-run-sequences', '* * * * *', 'SELECT scoring.run_sequences()'),
+			('scoring-compact-totals', '*/10 * * * *', 'SELECT scoring.compact_totals()')
 		) AS j(name, schedule, command)
 	LOOP
 		IF to_regnamespace('cron') IS NULL THEN
@@ -1109,7 +1115,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION scoring.schedule_jobs() IS
-	'registers release_stale_claims (daily), dispatch and run_sequences (every minute) with pg_cron; returns the job names';
+	'registers release_stale_claims (daily), dispatch and run_sequences (every minute) and compact_totals (every 10 minutes) with pg_cron; returns the job names';
 
 SELECT pg_catalog.pg_extension_config_dump('scoring.touch', '');
 SELECT pg_catalog.pg_extension_config_dump('scoring.claim', '');
@@ -1781,10 +1787,132 @@ SELECT pg_catalog.pg_extension_config_dump('scoring.outbox', '');
  * month of its created_at in the session's time zone.
  * ------------------------------------------------------------------- */
 
-CREATE INDEX lead_month_idx ON scoring.lead (created_at)
-	INCLUDE (status, forecast_profit, won_profit, priority, assignee_id, shop, channel);
-CREATE INDEX lead_assignee_idx ON scoring.lead (assignee_id, created_at)
-	WHERE assignee_id IS NOT NULL;
+/*
+ * The totals behind forecast_monthly and manager_plan, kept by statement
+ * triggers on scoring.lead in the same transaction as the change (see
+ * src/totals.c): per bucket of created_at, assignee (0: nobody) and shard
+ * (the writing backend), the leads, their forecast profit, won profit, and
+ * what is still open.  A bucket lies in one month in every time zone in
+ * use, so the views sum buckets into months of the session's time zone
+ * and agree with the leads to the cent.
+ */
+CREATE FUNCTION scoring.total_bucket(created_at timestamptz)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'scoring_total_bucket'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION scoring.total_bucket(timestamptz) IS
+	'the bucket of lead_totals a moment falls in: the middle of its UTC month, or its quarter hour within 14 hours of a month''s edge';
+
+CREATE FUNCTION scoring.total_shard()
+RETURNS int
+AS 'MODULE_PATHNAME', 'scoring_total_shard'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION scoring.total_shard() IS
+	'the shard of lead_totals this backend adds to: its backend slot, so no two running transactions share one';
+
+CREATE TABLE scoring.lead_totals (
+	bucket		timestamptz NOT NULL,
+	assignee_id int NOT NULL,
+	shard		int NOT NULL,
+	leads		bigint NOT NULL,
+	forecast_profit numeric NOT NULL,
+	won_profit	numeric NOT NULL,
+	open_leads	bigint NOT NULL,
+	open_forecast_profit numeric NOT NULL,
+	PRIMARY KEY (bucket, assignee_id, shard)
+);
+COMMENT ON TABLE scoring.lead_totals IS
+	'leads, forecast, won and open profit per bucket of created_at, assignee (0: nobody) and shard; kept by triggers on lead, read by forecast_monthly and manager_plan';
+
+CREATE FUNCTION scoring.lead_totals_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'scoring_lead_totals_trigger'
+LANGUAGE C;
+
+CREATE TRIGGER lead_totals_insert AFTER INSERT ON scoring.lead
+	REFERENCING NEW TABLE AS new_leads
+	FOR EACH STATEMENT EXECUTE FUNCTION scoring.lead_totals_trigger();
+CREATE TRIGGER lead_totals_update AFTER UPDATE ON scoring.lead
+	REFERENCING OLD TABLE AS old_leads NEW TABLE AS new_leads
+	FOR EACH STATEMENT EXECUTE FUNCTION scoring.lead_totals_trigger();
+CREATE TRIGGER lead_totals_delete AFTER DELETE ON scoring.lead
+	REFERENCING OLD TABLE AS old_leads
+	FOR EACH STATEMENT EXECUTE FUNCTION scoring.lead_totals_trigger();
+CREATE TRIGGER lead_totals_truncate AFTER TRUNCATE ON scoring.lead
+	FOR EACH STATEMENT EXECUTE FUNCTION scoring.lead_totals_trigger();
+
+/*
+ * Folds every shard's rows into shard 0, so that the totals stay about as
+ * small as buckets times assignees.  Rows a running transaction has
+ * changed are skipped (SKIP LOCKED): the job never waits for the CRM, and
+ * the CRM waits for it at most the moment of its commit.  One run at a
+ * time.  Returns the rows folded.
+ */
+CREATE FUNCTION scoring.compact_totals()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n bigint;
+BEGIN
+	LOCK TABLE scoring.lead_totals IN SHARE UPDATE EXCLUSIVE MODE;
+	WITH folded AS (
+		DELETE FROM scoring.lead_totals t
+		 USING (SELECT ctid FROM scoring.lead_totals WHERE shard <> 0
+				   FOR UPDATE SKIP LOCKED) s
+		 WHERE t.ctid = s.ctid
+		RETURNING t.*
+	), added AS (
+		INSERT INTO scoring.lead_totals AS t
+		SELECT bucket, assignee_id, 0, sum(leads), sum(forecast_profit), sum(won_profit),
+			   sum(open_leads), sum(open_forecast_profit)
+		  FROM folded
+		 GROUP BY bucket, assignee_id
+		ON CONFLICT (bucket, assignee_id, shard) DO UPDATE
+		   SET leads = t.leads + excluded.leads,
+			   forecast_profit = t.forecast_profit + excluded.forecast_profit,
+			   won_profit = t.won_profit + excluded.won_profit,
+			   open_leads = t.open_leads + excluded.open_leads,
+			   open_forecast_profit = t.open_forecast_profit + excluded.open_forecast_profit
+	)
+	SELECT count(*) INTO n FROM folded;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION scoring.compact_totals() IS
+	'folds the per-backend shards of lead_totals into one row per bucket and assignee; returns the rows folded';
+
+/*
+ * Recomputes lead_totals from the leads: after a restore or a load made
+ * with triggers disabled.  Waits for running changes of leads and holds
+ * new ones back until it commits.  Returns the rows written.
+ */
+CREATE FUNCTION scoring.rebuild_totals()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n bigint;
+BEGIN
+	LOCK TABLE scoring.lead IN SHARE MODE;
+	LOCK TABLE scoring.lead_totals IN SHARE UPDATE EXCLUSIVE MODE;
+	DELETE FROM scoring.lead_totals;
+	INSERT INTO scoring.lead_totals
+	SELECT scoring.total_bucket(created_at), coalesce(assignee_id, 0), 0, count(*),
+		   coalesce(sum(forecast_profit), 0),
+		   coalesce(sum(won_profit) FILTER (WHERE status = 'won'), 0),
+		   count(*) FILTER (WHERE status NOT IN ('won', 'lost', 'refused')),
+		   coalesce(sum(forecast_profit) FILTER (WHERE status NOT IN ('won', 'lost', 'refused')), 0)
+	  FROM scoring.lead
+	 GROUP BY 1, 2;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION scoring.rebuild_totals() IS
+	'recomputes lead_totals from the leads (after a restore or load with triggers disabled); returns the rows written';
 
 CREATE TABLE scoring.marketing_spend (
 	month		date NOT NULL
@@ -1807,37 +1935,32 @@ COMMENT ON TABLE scoring.bonus_scale IS
 	'bonus coefficient from plan attainment: the row with the largest min_attainment reached applies';
 
 CREATE VIEW scoring.forecast_monthly AS
-	SELECT date_trunc('month', l.created_at)::date AS month,
-		   count(*) AS leads,
-		   coalesce(sum(l.forecast_profit), 0) AS expected_profit,
-		   coalesce(sum(l.won_profit) FILTER (WHERE l.status = 'won'), 0) AS won_profit,
-		   count(*) FILTER (WHERE l.status IN ('draft', 'new', 'queued', 'assigned',
-											   'auto', 'accepted')) AS open_leads,
-		   coalesce(sum(l.forecast_profit) FILTER (WHERE l.status IN ('draft', 'new',
-							'queued', 'assigned', 'auto', 'accepted')), 0)
-			   AS open_expected_profit,
-		   CASE WHEN bool_and(l.status IN ('won', 'lost', 'refused'))
-					 AND sum(l.forecast_profit) > 0
-				THEN round(coalesce(sum(l.won_profit) FILTER (WHERE l.status = 'won'), 0)
-						   / sum(l.forecast_profit), 4) END AS accuracy,
-		   CASE WHEN bool_and(l.status IN ('won', 'lost', 'refused'))
-					 AND sum(l.forecast_profit) > 0
-				THEN round(coalesce(sum(l.won_profit) FILTER (WHERE l.status = 'won'), 0)
-						   / sum(l.forecast_profit) - 1, 4) END AS error
-	  FROM scoring.lead l
-	 GROUP BY 1;
+	SELECT date_trunc('month', t.bucket)::date AS month,
+		   sum(t.leads)::bigint AS leads,
+		   sum(t.forecast_profit) AS expected_profit,
+		   sum(t.won_profit) AS won_profit,
+		   sum(t.open_leads)::bigint AS open_leads,
+		   sum(t.open_forecast_profit) AS open_expected_profit,
+		   CASE WHEN sum(t.open_leads) = 0 AND sum(t.forecast_profit) > 0
+				THEN round(sum(t.won_profit) / sum(t.forecast_profit), 4) END AS accuracy,
+		   CASE WHEN sum(t.open_leads) = 0 AND sum(t.forecast_profit) > 0
+				THEN round(sum(t.won_profit) / sum(t.forecast_profit) - 1, 4) END AS error
+	  FROM scoring.lead_totals t
+	 GROUP BY 1
+	HAVING sum(t.leads) > 0;
 COMMENT ON VIEW scoring.forecast_monthly IS
 	'per month: leads, expected (forecast) profit, won profit, what is still open; accuracy = won / expected and error = accuracy - 1 once every lead of the month is closed';
 
 CREATE VIEW scoring.manager_plan AS
 	WITH p AS (
-		SELECT date_trunc('month', l.created_at)::date AS month, l.assignee_id AS manager_id,
-			   count(*) AS leads,
-			   coalesce(sum(l.forecast_profit), 0) AS plan,
-			   coalesce(sum(l.won_profit) FILTER (WHERE l.status = 'won'), 0) AS won_profit
-		  FROM scoring.lead l
-		 WHERE l.assignee_id IS NOT NULL
+		SELECT date_trunc('month', t.bucket)::date AS month, t.assignee_id AS manager_id,
+			   sum(t.leads)::bigint AS leads,
+			   sum(t.forecast_profit) AS plan,
+			   sum(t.won_profit) AS won_profit
+		  FROM scoring.lead_totals t
+		 WHERE t.assignee_id <> 0
 		 GROUP BY 1, 2
+		HAVING sum(t.leads) > 0
 	)
 	SELECT p.month, p.manager_id, m.full_name, p.leads, p.plan, p.won_profit,
 		   CASE WHEN p.plan > 0 THEN round(p.won_profit / p.plan, 4) END AS attainment,

@@ -7,8 +7,9 @@
  * client.c), scored by the active model (model.c) that cache.c keeps per
  * backend, trained by train.c (fit.c fits), checked against JSON conditions
  * compiled by condition.c and routed by route.c.  lead_trigger.c ties them
- * together for every inserted, updated or deleted lead; render.c fills the
- * messages of follow-up sequences.
+ * together for every inserted, updated or deleted lead; totals.c keeps the
+ * monthly totals the BI views read; render.c fills the messages of
+ * follow-up sequences.
  *
  * IDENTIFICATION
  *		src/scoring.h

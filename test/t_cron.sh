@@ -9,7 +9,7 @@
 #
 #	In database postgres: CREATE EXTENSION pg_cron and scoring; a manager,
 #	a pool company and a claim that expired a month ago; schedule_jobs()
-#	returns the three job names and registers them in cron.job, twice
+#	returns the four job names and registers them in cron.job, twice
 #	without adding jobs; the release job is then rescheduled to run every
 #	second (every minute on pg_cron < 1.5, which has no second intervals)
 #	and the suite waits until pg_cron has run it: the claim is gone and
@@ -116,22 +116,23 @@ t"
 
 jobs_before=$(q "SELECT count(*) FROM cron.job")
 out=$(q "SELECT string_agg(j, ',' ORDER BY j) FROM scoring.schedule_jobs() AS j")
-is "schedule_jobs() returns the three job names" "$out" \
-	"scoring-dispatch,scoring-release-stale-claims,scoring-run-sequences"
+is "schedule_jobs() returns the four job names" "$out" \
+	"scoring-compact-totals,scoring-dispatch,scoring-release-stale-claims,scoring-run-sequences"
 
 out=$(q "SELECT jobname || ' | ' || schedule || ' | ' || command || ' | ' || database || ' | ' || active
 		   FROM cron.job WHERE jobname LIKE 'scoring-%' ORDER BY jobname")
 is "cron.job has them, in this database, active" "$out" \
-"scoring-dispatch | * * * * * | SELECT scoring.dispatch() | $PGDATABASE | true
+"scoring-compact-totals | */10 * * * * | SELECT scoring.compact_totals() | $PGDATABASE | true
+scoring-dispatch | * * * * * | SELECT scoring.dispatch() | $PGDATABASE | true
 scoring-release-stale-claims | 17 3 * * * | SELECT scoring.release_stale_claims() | $PGDATABASE | true
 scoring-run-sequences | * * * * * | SELECT scoring.run_sequences() | $PGDATABASE | true"
 
 jobs_after=$(q "SELECT count(*) FROM cron.job")
-is "three jobs more in cron.job" "$jobs_after" "$((jobs_before + 3))"
+is "four jobs more in cron.job" "$jobs_after" "$((jobs_before + 4))"
 ids=$(q "SELECT string_agg(jobid::text, ',' ORDER BY jobname) FROM cron.job WHERE jobname LIKE 'scoring-%'")
 
 out=$(q "SELECT count(*) FROM scoring.schedule_jobs()")
-is "schedule_jobs() again returns the three names again" "$out" 3
+is "schedule_jobs() again returns the four names again" "$out" 4
 is "schedule_jobs() again: the same number of jobs in cron.job" \
 	"$(q "SELECT count(*) FROM cron.job")" "$jobs_after"
 is "schedule_jobs() again: the same jobs (ids)" \
@@ -190,5 +191,5 @@ is "released after it was claimed, not in the future" \
 
 out=$(q "SELECT count(*) FILTER (WHERE cron.unschedule(j.jobid))
 		   FROM (SELECT jobid FROM cron.job WHERE jobname LIKE 'scoring-%' ORDER BY jobid) AS j")
-is "the three jobs unschedule" "$out" 3
+is "the four jobs unschedule" "$out" 4
 is "cron.job is back to what it was" "$(q "SELECT count(*) FROM cron.job")" "$jobs_before"
