@@ -1790,11 +1790,12 @@ SELECT pg_catalog.pg_extension_config_dump('scoring.outbox', '');
 /*
  * The totals behind forecast_monthly and manager_plan, kept by statement
  * triggers on scoring.lead in the same transaction as the change (see
- * src/totals.c): per bucket of created_at, assignee (0: nobody) and shard
- * (the writing backend), the leads, their forecast profit, won profit, and
- * what is still open.  A bucket lies in one month in every time zone in
- * use, so the views sum buckets into months of the session's time zone
- * and agree with the leads to the cent.
+ * src/totals.c): per bucket of created_at and assignee (0: nobody), the
+ * leads, their forecast profit, won profit, and what is still open.  A
+ * bucket lies in one month in every time zone in use, so the views sum
+ * buckets into months of the session's time zone and agree with the leads
+ * to the cent.  Each statement appends its changes as delta rows, which
+ * compact_totals() folds into one compacted row per bucket and assignee.
  */
 CREATE FUNCTION scoring.total_bucket(created_at timestamptz)
 RETURNS timestamptz
@@ -1803,26 +1804,21 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION scoring.total_bucket(timestamptz) IS
 	'the bucket of lead_totals a moment falls in: the middle of its UTC month, or its quarter hour within 14 hours of a month''s edge';
 
-CREATE FUNCTION scoring.total_shard()
-RETURNS int
-AS 'MODULE_PATHNAME', 'scoring_total_shard'
-LANGUAGE C STABLE PARALLEL RESTRICTED;
-COMMENT ON FUNCTION scoring.total_shard() IS
-	'the shard of lead_totals this backend adds to: its backend slot, so no two running transactions share one';
-
 CREATE TABLE scoring.lead_totals (
 	bucket		timestamptz NOT NULL,
 	assignee_id int NOT NULL,
-	shard		int NOT NULL,
+	compacted	boolean NOT NULL DEFAULT false,
 	leads		bigint NOT NULL,
 	forecast_profit numeric NOT NULL,
 	won_profit	numeric NOT NULL,
 	open_leads	bigint NOT NULL,
-	open_forecast_profit numeric NOT NULL,
-	PRIMARY KEY (bucket, assignee_id, shard)
+	open_forecast_profit numeric NOT NULL
 );
+/* only compacted rows are unique; deltas are appended without an index entry */
+CREATE UNIQUE INDEX lead_totals_compacted_key ON scoring.lead_totals (bucket, assignee_id)
+	WHERE compacted;
 COMMENT ON TABLE scoring.lead_totals IS
-	'leads, forecast, won and open profit per bucket of created_at, assignee (0: nobody) and shard; kept by triggers on lead, read by forecast_monthly and manager_plan';
+	'leads, forecast, won and open profit per bucket of created_at and assignee (0: nobody): deltas appended by triggers on lead, folded by compact_totals(); read by forecast_monthly and manager_plan';
 
 CREATE FUNCTION scoring.lead_totals_trigger()
 RETURNS trigger
@@ -1842,11 +1838,11 @@ CREATE TRIGGER lead_totals_truncate AFTER TRUNCATE ON scoring.lead
 	FOR EACH STATEMENT EXECUTE FUNCTION scoring.lead_totals_trigger();
 
 /*
- * Folds every shard's rows into shard 0, so that the totals stay about as
- * small as buckets times assignees.  Rows a running transaction has
- * changed are skipped (SKIP LOCKED): the job never waits for the CRM, and
- * the CRM waits for it at most the moment of its commit.  One run at a
- * time.  Returns the rows folded.
+ * Folds the committed deltas into the compacted rows, so that the totals
+ * stay about as small as buckets times assignees.  Writers only append,
+ * so neither waits for the other; deltas of transactions still running
+ * are invisible here and folded by a later run.  One run at a time.
+ * Returns the deltas folded.
  */
 CREATE FUNCTION scoring.compact_totals()
 RETURNS bigint
@@ -1858,18 +1854,15 @@ DECLARE
 BEGIN
 	LOCK TABLE scoring.lead_totals IN SHARE UPDATE EXCLUSIVE MODE;
 	WITH folded AS (
-		DELETE FROM scoring.lead_totals t
-		 USING (SELECT ctid FROM scoring.lead_totals WHERE shard <> 0
-				   FOR UPDATE SKIP LOCKED) s
-		 WHERE t.ctid = s.ctid
-		RETURNING t.*
+		DELETE FROM scoring.lead_totals WHERE NOT compacted
+		RETURNING *
 	), added AS (
 		INSERT INTO scoring.lead_totals AS t
-		SELECT bucket, assignee_id, 0, sum(leads), sum(forecast_profit), sum(won_profit),
+		SELECT bucket, assignee_id, true, sum(leads), sum(forecast_profit), sum(won_profit),
 			   sum(open_leads), sum(open_forecast_profit)
 		  FROM folded
 		 GROUP BY bucket, assignee_id
-		ON CONFLICT (bucket, assignee_id, shard) DO UPDATE
+		ON CONFLICT (bucket, assignee_id) WHERE compacted DO UPDATE
 		   SET leads = t.leads + excluded.leads,
 			   forecast_profit = t.forecast_profit + excluded.forecast_profit,
 			   won_profit = t.won_profit + excluded.won_profit,
@@ -1881,7 +1874,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION scoring.compact_totals() IS
-	'folds the per-backend shards of lead_totals into one row per bucket and assignee; returns the rows folded';
+	'folds the deltas of lead_totals into one compacted row per bucket and assignee; returns the deltas folded';
 
 /*
  * Recomputes lead_totals from the leads: after a restore or a load made
@@ -1900,7 +1893,7 @@ BEGIN
 	LOCK TABLE scoring.lead_totals IN SHARE UPDATE EXCLUSIVE MODE;
 	DELETE FROM scoring.lead_totals;
 	INSERT INTO scoring.lead_totals
-	SELECT scoring.total_bucket(created_at), coalesce(assignee_id, 0), 0, count(*),
+	SELECT scoring.total_bucket(created_at), coalesce(assignee_id, 0), true, count(*),
 		   coalesce(sum(forecast_profit), 0),
 		   coalesce(sum(won_profit) FILTER (WHERE status = 'won'), 0),
 		   count(*) FILTER (WHERE status NOT IN ('won', 'lost', 'refused')),

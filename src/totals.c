@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * totals.c
- *		The two small functions behind scoring.lead_totals, the aggregate
- *		the monthly views read: the bucket a moment falls in, and the shard
- *		a backend writes to.
+ *		What keeps scoring.lead_totals, the aggregate the monthly views
+ *		read: the bucket a moment falls in, and the statement trigger on
+ *		scoring.lead that adds each statement's changes.
  *
  * The views put a lead in the month of its created_at in the session's
  * time zone, so the aggregate cannot be kept by month.  It is kept by
@@ -17,11 +17,12 @@
  *
  * The statement triggers on scoring.lead add what each statement changed,
  * read from its transition tables: the rows it inserted count +1, the
- * rows it deleted -1, an update both; summed here by bucket and assignee,
- * one upsert per sum that changes something.  Each backend adds to rows of its
- * own shard, so concurrent transactions never wait for each other on the
- * aggregate; compact_totals() folds the shards into shard 0, which only it
- * writes.
+ * rows it deleted -1, an update both; summed here by bucket and assignee.
+ * Each sum that changes something is appended as a row of its own (a
+ * delta), never added to an existing row: concurrent transactions never
+ * wait for each other on the totals, and a transaction making many
+ * changes never walks a chain of its own row versions.  compact_totals()
+ * folds the deltas into one compacted row per bucket and assignee.
  *
  * IDENTIFICATION
  *		src/totals.c
@@ -35,8 +36,6 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "miscadmin.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
@@ -103,30 +102,6 @@ scoring_total_bucket(PG_FUNCTION_ARGS)
 	PG_RETURN_TIMESTAMPTZ(total_bucket(PG_GETARG_TIMESTAMPTZ(0)));
 }
 
-/*
- * This backend's shard: its slot among the server's backends, counted from
- * 1.  No two live backends share a slot, so no two running transactions
- * add to the same row.
- */
-static int32
-total_shard(void)
-{
-#if PG_VERSION_NUM >= 170000
-	return MyProcNumber + 1;
-#else
-	return MyBackendId;
-#endif
-}
-
-PG_FUNCTION_INFO_V1(scoring_total_shard);
-
-/* scoring.total_shard(): the shard this backend adds to */
-Datum
-scoring_total_shard(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_INT32(total_shard());
-}
-
 /* A bucket and an assignee (0: nobody): what a row of lead_totals adds up */
 typedef struct TotalsKey
 {
@@ -160,17 +135,12 @@ static const char *const totals_column_names[NUM_TOTALS_COLUMNS] = {
 	"created_at", "assignee_id", "status", "forecast_profit", "won_profit"
 };
 
-/* Adds one row to lead_totals or to the row it conflicts with */
-#define UPSERT_SQL \
-	"INSERT INTO scoring.lead_totals AS t VALUES ($1, $2, $3, $4, $5, $6, $7, $8)" \
-	" ON CONFLICT (bucket, assignee_id, shard) DO UPDATE" \
-	" SET leads = t.leads + excluded.leads," \
-	"  forecast_profit = t.forecast_profit + excluded.forecast_profit," \
-	"  won_profit = t.won_profit + excluded.won_profit," \
-	"  open_leads = t.open_leads + excluded.open_leads," \
-	"  open_forecast_profit = t.open_forecast_profit + excluded.open_forecast_profit"
+/* Appends one delta to lead_totals */
+#define DELTA_SQL \
+	"INSERT INTO scoring.lead_totals (bucket, assignee_id, leads, forecast_profit," \
+	" won_profit, open_leads, open_forecast_profit) VALUES ($1, $2, $3, $4, $5, $6, $7)"
 
-static SPIPlanPtr upsert_plan = NULL;
+static SPIPlanPtr delta_plan = NULL;
 static SPIPlanPtr truncate_plan = NULL;
 
 /* Prepares and keeps a plan on first use */
@@ -329,13 +299,13 @@ add_transition_table(TotalsState *state, Tuplestorestate *table, TupleDesc desc,
 	ExecDropSingleTupleTableSlot(slot);
 }
 
-/* Writes the deltas that change something into this backend's shard */
+/* Appends the deltas that change something */
 static void
 write_deltas(HTAB *deltas)
 {
-	Oid			argtypes[8] = {TIMESTAMPTZOID, INT4OID, INT4OID, INT8OID,
-	NUMERICOID, NUMERICOID, INT8OID, NUMERICOID};
-	SPIPlanPtr	plan = keep_plan(&upsert_plan, UPSERT_SQL, 8, argtypes);
+	Oid			argtypes[7] = {TIMESTAMPTZOID, INT4OID, INT8OID, NUMERICOID,
+	NUMERICOID, INT8OID, NUMERICOID};
+	SPIPlanPtr	plan = keep_plan(&delta_plan, DELTA_SQL, 7, argtypes);
 	Datum		zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
 	HASH_SEQ_STATUS seq;
 	TotalsDelta *delta;
@@ -343,7 +313,7 @@ write_deltas(HTAB *deltas)
 	hash_seq_init(&seq, deltas);
 	while ((delta = hash_seq_search(&seq)) != NULL)
 	{
-		Datum		values[8];
+		Datum		values[7];
 		int			rc;
 
 		if (delta->leads == 0 && delta->open_leads == 0 &&
@@ -353,12 +323,11 @@ write_deltas(HTAB *deltas)
 			continue;
 		values[0] = TimestampTzGetDatum(delta->key.bucket);
 		values[1] = Int32GetDatum(delta->key.assignee_id);
-		values[2] = Int32GetDatum(total_shard());
-		values[3] = Int64GetDatum(delta->leads);
-		values[4] = delta->forecast_profit ? delta->forecast_profit : zero;
-		values[5] = delta->won_profit ? delta->won_profit : zero;
-		values[6] = Int64GetDatum(delta->open_leads);
-		values[7] = delta->open_forecast_profit ? delta->open_forecast_profit : zero;
+		values[2] = Int64GetDatum(delta->leads);
+		values[3] = delta->forecast_profit ? delta->forecast_profit : zero;
+		values[4] = delta->won_profit ? delta->won_profit : zero;
+		values[5] = Int64GetDatum(delta->open_leads);
+		values[6] = delta->open_forecast_profit ? delta->open_forecast_profit : zero;
 		rc = SPI_execute_plan(plan, values, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "lead totals: %s", SPI_result_code_string(rc));
@@ -372,7 +341,7 @@ PG_FUNCTION_INFO_V1(scoring_lead_totals_trigger);
  * scoring.lead_totals: insert and delete triggers have their transition
  * table, update triggers both; TRUNCATE empties the totals.  The changed
  * rows are summed here, by bucket and assignee, and each sum that changes
- * something is one upsert: a single-row insert costs one.
+ * something is appended: a single-row insert costs one row.
  */
 Datum
 scoring_lead_totals_trigger(PG_FUNCTION_ARGS)

@@ -12,7 +12,7 @@ BEGIN;
 SET LOCAL timezone = 'UTC';
 SET LOCAL DateStyle = 'ISO';
 SET LOCAL scoring.now = '2026-03-31 12:00+00';
-SELECT plan(32);
+SELECT plan(34);
 
 -- p_win 0.5 for every lead: forecast = 0.1 x budget with brand B
 INSERT INTO scoring.brand (brand, margin) VALUES ('B', 0.2);
@@ -186,19 +186,35 @@ SELECT is(pg_temp.disagreements(), 0::bigint, 'after deletes');
 UPDATE scoring.lead SET forecast_profit = forecast_profit * 2 WHERE lead_id % 19 = 6;
 SELECT is(pg_temp.disagreements(), 0::bigint, 'after a forecast correction');
 
--- compaction folds this backend's shard into shard 0
-SELECT cmp_ok(scoring.compact_totals(), '>', 0::bigint, 'compact_totals() folds rows');
-SELECT is((SELECT count(*) FROM scoring.lead_totals WHERE shard <> 0), 0::bigint,
-		  'no row is left outside shard 0');
+-- compaction folds the deltas into one row per bucket and assignee
+SELECT cmp_ok(scoring.compact_totals(), '>', 0::bigint, 'compact_totals() folds deltas');
+SELECT is((SELECT count(*) FROM scoring.lead_totals WHERE NOT compacted), 0::bigint,
+		  'no delta is left');
 SELECT is((SELECT count(*) FROM (SELECT bucket, assignee_id FROM scoring.lead_totals
 								  GROUP BY 1, 2 HAVING count(*) > 1) d),
 		  0::bigint, 'one row per bucket and assignee');
 SELECT is(pg_temp.disagreements(), 0::bigint, 'after compaction');
 SELECT is(scoring.compact_totals(), 0::bigint, 'a second compaction finds nothing');
 
--- new changes go to this backend's shard again, next to shard 0
+-- new changes are deltas again, next to the compacted rows
 UPDATE scoring.lead SET status = 'won', won_profit = 100 WHERE lead_id = 3001;
 SELECT is(pg_temp.disagreements(), 0::bigint, 'changes after compaction');
+
+-- 2,000 single-row statements in one transaction append 2,000 deltas
+CREATE TEMP TABLE deltas_before AS
+	SELECT count(*) AS n FROM scoring.lead_totals WHERE NOT compacted;
+DO $$
+BEGIN
+	FOR i IN 1..2000 LOOP
+		INSERT INTO scoring.lead (lead_id, created_at, brand, budget, status)
+		VALUES (10000 + i, '2026-03-20 10:00+00', 'B', 1000 + i, 'draft');
+	END LOOP;
+END;
+$$;
+SELECT is((SELECT count(*) FROM scoring.lead_totals WHERE NOT compacted)
+		  - (SELECT n FROM deltas_before), 2000::bigint,
+		  'one delta per single-row statement, none updated in place');
+SELECT is(pg_temp.disagreements(), 0::bigint, 'after 2,000 single-row inserts');
 
 -- rebuild from the leads after a load that bypassed the triggers
 ALTER TABLE scoring.lead DISABLE TRIGGER lead_totals_insert;
