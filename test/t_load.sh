@@ -28,8 +28,9 @@
 #	   forecast_monthly and manager_plan must equal a recomputation from
 #	   the leads, row for row (EXCEPT ALL both ways), in UTC, Europe/Moscow,
 #	   Asia/Kolkata (+05:30) and Asia/Kathmandu (+05:45); lead_totals must
-#	   count every lead once and have rows in several shards; after a last
-#	   compact_totals() only shard 0 is left and the views still agree.
+#	   count every lead once, in compacted rows and deltas appended since
+#	   the last compaction; after one more compact_totals() no delta is
+#	   left and the views still agree.
 #
 #	Both runs must end without an aborted client and without a failed
 #	transaction (deadlock, serialization failure), and every 'new' lead
@@ -358,11 +359,14 @@ is "the totals count every lead once" \
 	"$(q "SELECT (SELECT sum(leads) FROM scoring.lead_totals) = (SELECT count(*) FROM scoring.lead)
 				 AND (SELECT sum(open_leads) FROM scoring.lead_totals)
 					 = (SELECT count(*) FROM scoring.lead WHERE status NOT IN ('won', 'lost', 'refused'))")" t
-shards=$(q "SELECT count(DISTINCT shard) FROM scoring.lead_totals")
-if [[ $shards =~ ^[0-9]+$ ]] && [ "$shards" -gt 1 ]; then
-	ok "lead_totals has rows in several shards ($shards) before the last compaction"
+rows=$(q "SELECT count(*) FILTER (WHERE compacted) || ' ' || count(*) FILTER (WHERE NOT compacted)
+			FROM scoring.lead_totals")
+if [[ $rows =~ ^([0-9]+)\ ([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -gt 0 ] &&
+	[ "${BASH_REMATCH[2]}" -gt 0 ]; then
+	ok "lead_totals has compacted rows and deltas appended since ($rows) before the last compaction"
 else
-	not_ok "lead_totals has rows in several shards before the last compaction" "got: $shards"
+	not_ok "lead_totals has compacted rows and deltas appended since before the last compaction" \
+		"got: $rows"
 fi
 views_agree "run 2"
 
@@ -415,12 +419,13 @@ is "rebuild_loads('$NOW') rewrites exactly those $differ managers" \
 
 folded=$(q "SELECT scoring.compact_totals()")
 if [[ $folded =~ ^[0-9]+$ ]] && [ "$folded" -gt 0 ]; then
-	ok "the last compact_totals() folds the rows left in shards ($folded)"
+	ok "the last compact_totals() folds the deltas left ($folded)"
 else
-	not_ok "the last compact_totals() folds the rows left in shards" "got: $folded"
+	not_ok "the last compact_totals() folds the deltas left" "got: $folded"
 fi
-is "no row of lead_totals is left outside shard 0" \
-	"$(q "SELECT count(*) FROM scoring.lead_totals WHERE shard <> 0")" 0
+is "no delta is left in lead_totals: one compacted row per bucket and assignee" \
+	"$(q "SELECT count(*) FILTER (WHERE NOT compacted) || ' ' || (count(*) - count(DISTINCT (bucket, assignee_id)))
+			FROM scoring.lead_totals")" "0 0"
 is "after compaction the totals still count every lead once" \
 	"$(q "SELECT (SELECT sum(leads) FROM scoring.lead_totals) = (SELECT count(*) FROM scoring.lead)")" t
 views_agree "after compaction"
