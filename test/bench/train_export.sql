@@ -2,8 +2,9 @@
 --	Benchmark 3: the query whose result sklearn is given, copied out to CSV
 --	by train.py.  The same leads and the same information scoring.train()
 --	reads (its own query, src/train.c: lead, client, the client's history
---	before the lead from one window over the client's leads and wins), with the free features taken out of the jsonb into
---	columns, as a data scientist exporting for sklearn would.
+--	before the lead from one window over the client's leads and wins),
+--	with the free features taken out of the jsonb into columns, as a data
+--	scientist exporting for sklearn would.
 --
 -- Kept as one statement: train.py runs it inside \copy (...) TO file.
 
