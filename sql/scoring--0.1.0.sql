@@ -533,9 +533,12 @@ CREATE TRIGGER route_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 	ON scoring.route FOR EACH STATEMENT EXECUTE FUNCTION scoring.config_changed();
 
 /*
- * Recomputes the managers' loads from the leads: after a restore made with
- * triggers disabled, or to check the counters.  Returns how many managers'
- * rows changed.
+ * Recomputes the managers' loads from the leads they hold: after a restore
+ * made with triggers disabled, or to check the counters.  The day counters
+ * then count the day's leads each manager still holds; the trigger counts
+ * the leads a manager received, so after a lead was moved away or deleted
+ * today the two differ and this returns those managers.  Returns how many
+ * managers' rows changed.
  */
 CREATE FUNCTION scoring.rebuild_loads(now timestamptz DEFAULT now())
 RETURNS int
@@ -574,7 +577,7 @@ AS $$
 	SELECT count(*)::int FROM upserted;
 $$;
 COMMENT ON FUNCTION scoring.rebuild_loads(timestamptz) IS
-	'recomputes manager_load from the leads (after a restore with triggers disabled); returns the rows changed';
+	'recomputes manager_load from the leads each manager holds (after a restore with triggers disabled); returns the rows changed';
 
 /* Raises SC004 for a manager that does not exist */
 CREATE FUNCTION scoring.require_manager(manager_id int)

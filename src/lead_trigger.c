@@ -582,10 +582,19 @@ adjust_loads(const Assignment *old, const Assignment *new, Numeric profit,
 	if (same || (!was && !is))
 		return;
 	SPI_connect();
-	if (was)
-		manager_load_adjust(old->assignee, -1, false, NULL, now);
-	if (is)
+	/* two rows in manager order, as every writer of several takes them */
+	if (was && is && old->assignee > new->assignee)
+	{
 		manager_load_adjust(new->assignee, +1, true, profit, now);
+		manager_load_adjust(old->assignee, -1, false, NULL, now);
+	}
+	else
+	{
+		if (was)
+			manager_load_adjust(old->assignee, -1, false, NULL, now);
+		if (is)
+			manager_load_adjust(new->assignee, +1, true, profit, now);
+	}
 	SPI_finish();
 }
 

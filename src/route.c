@@ -587,13 +587,29 @@ manager_load_adjust(int32 manager_id, int open_delta, bool received,
 			   now);
 }
 
-/* Writes what a dispatch kept in memory */
+/* Orders pending loads by manager */
+static int
+pending_cmp(const void *a, const void *b)
+{
+	int32		x = ((const PendingLoad *) a)->manager_id;
+	int32		y = ((const PendingLoad *) b)->manager_id;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Writes what a dispatch kept in memory, in manager order: the order in
+ * which every writer of several load rows takes them, so that none waits
+ * in a circle.
+ */
 static void
 flush_loads(TimestampTz now)
 {
 	int			i;
 
 	DeferLoads = false;
+	if (NPending > 1)
+		qsort(Pending, NPending, sizeof(PendingLoad), pending_cmp);
 	for (i = 0; i < NPending; i++)
 	{
 		PendingLoad *p = &Pending[i];
