@@ -385,9 +385,10 @@ COMMENT ON FUNCTION scoring.suggest_bands(timestamptz, timestamptz, float8[]) IS
  * ------------------------------------------------------------------- */
 
 -- scores a lead whose inputs are set, then routes it when it becomes ready
+-- (closed_at too: a close may change the histories an import has counted)
 CREATE TRIGGER lead_score
 	BEFORE INSERT OR DELETE OR UPDATE OF client_id, created_at, shop, channel,
-		category, brand, budget, features, status, assignee_id
+		category, brand, budget, features, status, assignee_id, closed_at
 	ON scoring.lead
 	FOR EACH ROW EXECUTE FUNCTION scoring.lead_score_trigger();
 

@@ -14,7 +14,21 @@
  *			   count(*) FILTER (WHERE status = 'won' AND closed_at <= $2)
  *		  FROM scoring.lead WHERE client_id = $1 AND created_at < $2
  *
- * train.c runs exactly that query, so training and scoring agree.
+ * train.c counts the same with one window over all leads, so training and
+ * scoring agree.
+ *
+ * An import of history inserts many leads of a client in one statement,
+ * usually in created_at order, and each lead's walk would visit all the
+ * earlier ones again, fetching from the heap those the statement itself
+ * inserted (their pages are not all-visible yet).  So within one INSERT
+ * command a memo keeps, per client, what the walk found before the last
+ * lead's moment; a later lead walks only from there.  Anything that could
+ * change what was counted ends the memo: another command, an update or
+ * delete through the lead trigger (ON CONFLICT DO UPDATE included), a
+ * rolled-back subtransaction, the end of the transaction.  A lead earlier
+ * than the last one walks from the start.  Leads others commit meanwhile
+ * behind the memo's moment are not seen, as if they had committed after
+ * the import.
  *
  * IDENTIFICATION
  *		src/client.c
@@ -24,6 +38,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/xact.h"
 #include "access/relation.h"
 #include "access/skey.h"
 #include "access/stratnum.h"
@@ -36,7 +51,9 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -61,6 +78,27 @@ typedef struct ClientRels
 
 static ClientRels Rels;
 
+/*
+ * What the walk of one client's leads found before last_at: the leads,
+ * the wins closed by last_at, and the closing moments of wins closed
+ * later, which count for later leads.
+ */
+typedef struct HistoryMemo
+{
+	int64		client_id;		/* hash key */
+	TimestampTz last_at;
+	int64		leads;
+	int64		wins;
+	int			npending;
+	int			pending_cap;
+	TimestampTz *pending;
+} HistoryMemo;
+
+/* The memo of the current command, in MemoContext; NULL when there is none */
+static HTAB *Memo = NULL;
+static MemoryContext MemoContext = NULL;
+static CommandId MemoCommand = InvalidCommandId;
+
 /* Forgets the lookups when one of the relations changes */
 static void
 client_rels_invalidate(Datum arg, Oid relid)
@@ -71,11 +109,40 @@ client_rels_invalidate(Datum arg, Oid relid)
 		Rels.valid = false;
 }
 
-/* Registers the invalidation callback; called from _PG_init */
+/* Forgets the history memo; the lead trigger calls it on updates and deletes */
+void
+client_history_forget(void)
+{
+	if (MemoContext != NULL)
+		MemoryContextDelete(MemoContext);
+	MemoContext = NULL;
+	Memo = NULL;
+}
+
+/* The memo ends with the transaction and with a rolled-back subtransaction */
+static void
+memo_xact_end(XactEvent event, void *arg)
+{
+	/* its context is a child of TopTransactionContext, freed with it */
+	MemoContext = NULL;
+	Memo = NULL;
+}
+
+static void
+memo_subxact_end(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		client_history_forget();
+}
+
+/* Registers the callbacks; called from _PG_init */
 void
 client_init(void)
 {
 	CacheRegisterRelcacheCallback(client_rels_invalidate, (Datum) 0);
+	RegisterXactCallback(memo_xact_end, NULL);
+	RegisterSubXactCallback(memo_subxact_end, NULL);
 }
 
 /* The OID of a relation of the scoring schema, complaining when missing */
@@ -186,29 +253,49 @@ is_won(Datum status)
 #define HISTORY_IDX_STATUS		3
 #define HISTORY_IDX_CLOSED_AT	4
 
+/* Keeps a win's closing moment for the leads after the memo's moment */
+static void
+add_pending(HistoryMemo *memo, TimestampTz closed_at)
+{
+	if (memo->npending == memo->pending_cap)
+	{
+		memo->pending_cap = Max(8, memo->pending_cap * 2);
+		memo->pending = memo->pending == NULL ?
+			MemoryContextAlloc(MemoContext, sizeof(TimestampTz) * memo->pending_cap) :
+			repalloc(memo->pending, sizeof(TimestampTz) * memo->pending_cap);
+	}
+	memo->pending[memo->npending++] = closed_at;
+}
+
 /*
- * Counts the client's leads created before created_at, and the won ones.
- * Like an index-only scan, it reads status and closed_at from the index
- * where the visibility map says the heap page is all visible.
+ * Walks the client's leads created in [from, until) (from DT_NOBEGIN: all
+ * before until), adding them to *leads and the won ones closed by until to
+ * *wins; wins closed later go to memo's pending moments when memo is
+ * given.  Like an index-only scan, it reads status and closed_at from the
+ * index where the visibility map says the heap page is all visible.
  */
 static void
-read_history(LeadInput *lead, int64 client_id, TimestampTz created_at,
-			 Snapshot snapshot)
+walk_history(int64 client_id, TimestampTz from, TimestampTz until,
+			 int64 *leads, int64 *wins, HistoryMemo *memo)
 {
 	Relation	rel = table_open(Rels.lead, AccessShareLock);
 	Relation	idx = index_open(Rels.lead_history, AccessShareLock);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	IndexScanDesc scan = index_beginscan(rel, idx, snapshot, 2, 0);
+	int			nkeys = TIMESTAMP_IS_NOBEGIN(from) ? 2 : 3;
+	IndexScanDesc scan = index_beginscan(rel, idx, SnapshotSelf, nkeys, 0);
 	Buffer		vmbuffer = InvalidBuffer;
-	ScanKeyData keys[2];
+	ScanKeyData keys[3];
 	ItemPointer tid;
 
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(client_id));
 	ScanKeyInit(&keys[1], 2, BTLessStrategyNumber, F_TIMESTAMPTZ_LT,
-				TimestampTzGetDatum(created_at));
+				TimestampTzGetDatum(until));
+	if (nkeys == 3)
+		ScanKeyInit(&keys[2], 2, BTGreaterEqualStrategyNumber, F_TIMESTAMPTZ_GE,
+					TimestampTzGetDatum(from));
 	scan->xs_want_itup = true;
-	index_rescan(scan, keys, 2, NULL, 0);
+	index_rescan(scan, keys, nkeys, NULL, 0);
 
 	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 	{
@@ -227,15 +314,18 @@ read_history(LeadInput *lead, int64 client_id, TimestampTz created_at,
 		else
 		{
 			if (!index_fetch_heap(scan, slot))
-				continue;		/* not visible to this snapshot */
+				continue;		/* not visible */
 			status = slot_getattr(slot, Rels.status, &status_null);
 			closed_at = slot_getattr(slot, Rels.closed_at, &closed_null);
 		}
 
-		lead->prior_leads++;
-		if (!status_null && is_won(status) && !closed_null &&
-			DatumGetTimestampTz(closed_at) <= created_at)
-			lead->prior_wins++;
+		(*leads)++;
+		if (status_null || closed_null || !is_won(status))
+			continue;
+		if (DatumGetTimestampTz(closed_at) <= until)
+			(*wins)++;
+		else if (memo != NULL)
+			add_pending(memo, DatumGetTimestampTz(closed_at));
 	}
 
 	if (BufferIsValid(vmbuffer))
@@ -246,15 +336,95 @@ read_history(LeadInput *lead, int64 client_id, TimestampTz created_at,
 	table_close(rel, AccessShareLock);
 }
 
+/* The memo entry of a client in the current command, *found if it has one */
+static HistoryMemo *
+memo_entry(int64 client_id, bool *found)
+{
+	if (Memo != NULL && MemoCommand != GetCurrentCommandId(false))
+		client_history_forget();
+	if (Memo == NULL)
+	{
+		HASHCTL		ctl;
+
+		MemoContext = AllocSetContextCreate(TopTransactionContext,
+											"scoring history memo",
+											ALLOCSET_DEFAULT_SIZES);
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(HistoryMemo);
+		ctl.hcxt = MemoContext;
+		Memo = hash_create("scoring history memo", 256, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		MemoCommand = GetCurrentCommandId(false);
+	}
+	return hash_search(Memo, &client_id, HASH_ENTER, found);
+}
+
+/*
+ * Counts the client's leads created before created_at, and the won ones
+ * closed by then; with use_memo, through the memo of the command (see the
+ * top of this file).
+ */
+static void
+read_history(LeadInput *lead, int64 client_id, TimestampTz created_at,
+			 bool use_memo)
+{
+	HistoryMemo *memo;
+	bool		found;
+
+	if (!use_memo)
+	{
+		walk_history(client_id, DT_NOBEGIN, created_at,
+					 &lead->prior_leads, &lead->prior_wins, NULL);
+		return;
+	}
+
+	memo = memo_entry(client_id, &found);
+	if (!found || created_at < memo->last_at)
+	{
+		memo->leads = memo->wins = 0;
+		memo->npending = 0;
+		if (!found)
+		{
+			memo->pending = NULL;
+			memo->pending_cap = 0;
+		}
+		walk_history(client_id, DT_NOBEGIN, created_at,
+					 &memo->leads, &memo->wins, memo);
+	}
+	else
+	{
+		int			i,
+					kept = 0;
+
+		/* wins closed since the memo's moment count now */
+		for (i = 0; i < memo->npending; i++)
+		{
+			if (memo->pending[i] <= created_at)
+				memo->wins++;
+			else
+				memo->pending[kept++] = memo->pending[i];
+		}
+		memo->npending = kept;
+		walk_history(client_id, memo->last_at, created_at,
+					 &memo->leads, &memo->wins, memo);
+	}
+	memo->last_at = created_at;
+	lead->prior_leads = memo->leads;
+	lead->prior_wins = memo->wins;
+}
+
 /*
  * Fills the client part of a lead: the client's attributes as the current
  * statement sees them, and its history before created_at.  The history is
  * read with SnapshotSelf, so that a bulk import counts the leads it
  * inserted a moment before, as train() and explain() later will; it also
  * counts what others committed meanwhile, which is only more current.
+ * use_memo: the lead trigger's inserts, through the command's memo.
  */
 void
-lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at)
+lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
+					   bool use_memo)
 {
 	Snapshot	snapshot;
 
@@ -263,6 +433,6 @@ lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at)
 
 	snapshot = RegisterSnapshot(GetActiveSnapshot());
 	if (read_client(lead, client_id, snapshot))
-		read_history(lead, client_id, created_at, SnapshotSelf);
+		read_history(lead, client_id, created_at, use_memo);
 	UnregisterSnapshot(snapshot);
 }

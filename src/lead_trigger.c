@@ -159,9 +159,12 @@ text_column(HeapTuple tup, TupleDesc desc, LeadColumn col)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
-/* Reads a lead's inputs from its row */
+/*
+ * Reads a lead's inputs from its row; use_memo for inserts, whose client
+ * history may come from the command's memo (src/client.c)
+ */
 static void
-read_lead(ScoredLead *lead, HeapTuple tup, TupleDesc desc)
+read_lead(ScoredLead *lead, HeapTuple tup, TupleDesc desc, bool use_memo)
 {
 	bool		isnull;
 	Datum		d;
@@ -190,7 +193,7 @@ read_lead(ScoredLead *lead, HeapTuple tup, TupleDesc desc)
 
 	d = heap_getattr(tup, Attnums[COL_CLIENT_ID], desc, &isnull);
 	if (!isnull)
-		lead_input_from_client(&lead->in, DatumGetInt64(d), created_at);
+		lead_input_from_client(&lead->in, DatumGetInt64(d), created_at, use_memo);
 }
 
 /* Compares two numerics like numeric_cmp: NaN above everything */
@@ -729,6 +732,9 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 	if (AttnumsRelid != RelationGetRelid(rel))
 		resolve_attnums(rel);
 	now = scoring_now();
+	/* a changed or deleted lead may change histories already counted */
+	if (!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		client_history_forget();
 
 	/* a deleted lead leaves its manager's open leads */
 	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
@@ -753,7 +759,7 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 	if (rescore || ready || moved)
 	{
 		/* client first: opening its relations may process invalidations */
-		read_lead(&lead, tup, desc);
+		read_lead(&lead, tup, desc, !is_update);
 		config = scoring_config();
 		if (rescore)
 		{

@@ -213,8 +213,10 @@ extern TimestampTz scoring_now(void);
  */
 
 extern void client_init(void);
+extern void client_history_forget(void);
+extern void client_history_forget(void);
 extern void lead_input_from_client(LeadInput *lead, int64 client_id,
-								   TimestampTz created_at);
+								   TimestampTz created_at, bool use_memo);
 extern void lead_trigger_init(void);
 
 #endif							/* SCORING_H */
