@@ -538,15 +538,6 @@ read_training_row(Trainer *tr, HeapTuple tup, TupleDesc desc)
  * Reads every lead closed as won or lost created in [since, until), with
  * its client, its history before it and budget x margin (for the bands;
  * only for budgets the trigger would score), in one pass.
- *
- * The history is what the trigger's index walk counts (src/client.c): the
- * client's leads created before the lead, and those of them won and
- * closed by then.  Here it comes from one window over the client's leads
- * and wins as events in time: a lead counts the leads before its moment
- * (EXCLUDE GROUP leaves out those at the same moment) and the wins up to
- * it, a win closed after it was created counting from its closing moment
- * inclusive (kind 0 sorts before the leads of that moment), any other from
- * its creation exclusive (kind 2 sorts after them).
  */
 static void
 read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
@@ -562,23 +553,6 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 
 	portal = SPI_cursor_open_with_args(
 		NULL,
-		"WITH events AS ("
-		"     SELECT client_id, created_at AS at, 1 AS kind, lead_id"
-		"       FROM scoring.lead"
-		"      WHERE client_id IS NOT NULL AND created_at < $2"
-		"     UNION ALL"
-		"     SELECT client_id, greatest(closed_at, created_at),"
-		"            CASE WHEN closed_at > created_at THEN 0 ELSE 2 END, NULL"
-		"       FROM scoring.lead"
-		"      WHERE client_id IS NOT NULL AND created_at < $2"
-		"        AND status = 'won' AND closed_at IS NOT NULL"
-		"), history AS ("
-		"     SELECT lead_id, count(*) FILTER (WHERE kind = 1) OVER w AS leads,"
-		"            count(*) FILTER (WHERE kind <> 1) OVER w AS wins"
-		"       FROM events"
-		"     WINDOW w AS (PARTITION BY client_id ORDER BY at, kind"
-		"                  RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP)"
-		")"
 		"SELECT l.lead_id, l.shop, l.channel, l.category, l.brand, l.budget,"
 		"       l.features, c.kind, c.industry, c.okved, c.core_industry,"
 		"       c.annual_turnover, coalesce(h.leads, 0), coalesce(h.wins, 0),"
@@ -587,7 +561,13 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 		"  FROM scoring.lead l"
 		"  LEFT JOIN scoring.client c ON c.client_id = l.client_id"
 		"  LEFT JOIN scoring.brand b ON b.brand = l.brand"
-		"  LEFT JOIN history h ON h.lead_id = l.lead_id"
+		"  LEFT JOIN LATERAL ("
+		"       SELECT count(*) AS leads,"
+		"              count(*) FILTER (WHERE e.status = 'won'"
+		"                               AND e.closed_at <= l.created_at) AS wins"
+		"         FROM scoring.lead e"
+		"        WHERE e.client_id = l.client_id AND e.created_at < l.created_at) h"
+		"       ON l.client_id IS NOT NULL"
 		" WHERE l.status IN ('won', 'lost')"
 		"   AND l.created_at >= $1 AND l.created_at < $2",
 		4, argtypes, args, NULL, true, CURSOR_OPT_NO_SCROLL);

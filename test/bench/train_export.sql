@@ -2,29 +2,11 @@
 --	Benchmark 3: the query whose result sklearn is given, copied out to CSV
 --	by train.py.  The same leads and the same information scoring.train()
 --	reads (its own query, src/train.c: lead, client, the client's history
---	before the lead from one window over the client's leads and wins),
---	with the free features taken out of the jsonb into columns, as a data
---	scientist exporting for sklearn would.
+--	before the lead), with the free features taken out of the jsonb into
+--	columns, as a data scientist exporting for sklearn would.
 --
 -- Kept as one statement: train.py runs it inside \copy (...) TO file.
 
-WITH events AS (
-	SELECT client_id, created_at AS at, 1 AS kind, lead_id
-	  FROM scoring.lead
-	 WHERE client_id IS NOT NULL AND created_at < '2025-01-01+00'
-	UNION ALL
-	SELECT client_id, greatest(closed_at, created_at),
-		   CASE WHEN closed_at > created_at THEN 0 ELSE 2 END, NULL
-	  FROM scoring.lead
-	 WHERE client_id IS NOT NULL AND created_at < '2025-01-01+00'
-	   AND status = 'won' AND closed_at IS NOT NULL
-), history AS (
-	SELECT lead_id, count(*) FILTER (WHERE kind = 1) OVER w AS leads,
-		   count(*) FILTER (WHERE kind <> 1) OVER w AS wins
-	  FROM events
-	WINDOW w AS (PARTITION BY client_id ORDER BY at, kind
-				 RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP)
-)
 SELECT l.shop, l.channel, l.category, l.brand, l.budget,
 	   c.kind, c.industry, left(c.okved, 2) AS okved2, c.core_industry,
 	   c.annual_turnover, coalesce(h.leads, 0) AS history_leads,
@@ -33,7 +15,13 @@ SELECT l.shop, l.channel, l.category, l.brand, l.budget,
 	   (l.status = 'won')::int AS won
   FROM scoring.lead l
   LEFT JOIN scoring.client c ON c.client_id = l.client_id
-  LEFT JOIN history h ON h.lead_id = l.lead_id
+  LEFT JOIN LATERAL (
+		SELECT count(*) AS leads,
+			   count(*) FILTER (WHERE e.status = 'won'
+								AND e.closed_at <= l.created_at) AS wins
+		  FROM scoring.lead e
+		 WHERE e.client_id = l.client_id AND e.created_at < l.created_at) h
+	   ON l.client_id IS NOT NULL
   CROSS JOIN LATERAL jsonb_to_record(l.features) AS f(
 		utm_source text, region text, utm_campaign text, device text,
 		form_type text, lang text, product_group text, payment_terms text,
