@@ -2151,3 +2151,10 @@ SELECT pg_catalog.pg_extension_config_dump('scoring.model', '');
 SELECT pg_catalog.pg_extension_config_dump('scoring.client_client_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('scoring.lead_lead_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('scoring.model_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('scoring.assignment_log', '');
+/* the identities of every table pg_dump keeps, so that a restore goes on numbering */
+SELECT pg_catalog.pg_extension_config_dump('scoring.assignment_log_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('scoring.touch_touch_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('scoring.claim_history_history_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('scoring.enrollment_enrollment_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('scoring.outbox_message_id_seq', '');
