@@ -240,6 +240,7 @@ add_row(TotalsState *state, TupleTableSlot *slot, const int *attnums, int sign)
 	char	   *status;
 	MemoryContext old;
 
+	memset(&key, 0, sizeof(key));	/* hashed as bytes: padding included */
 	d = slot_getattr(slot, attnums[TCOL_CREATED_AT], &isnull);
 	key.bucket = isnull ? 0 : total_bucket(DatumGetTimestampTz(d));
 	d = slot_getattr(slot, attnums[TCOL_ASSIGNEE_ID], &isnull);

@@ -12,7 +12,7 @@ BEGIN;
 SET LOCAL timezone = 'UTC';
 SET LOCAL DateStyle = 'ISO';
 SET LOCAL scoring.now = '2026-03-31 12:00+00';
-SELECT plan(34);
+SELECT plan(35);
 
 -- p_win 0.5 for every lead: forecast = 0.1 x budget with brand B
 INSERT INTO scoring.brand (brand, margin) VALUES ('B', 0.2);
@@ -198,6 +198,8 @@ SELECT is(scoring.compact_totals(), 0::bigint, 'a second compaction finds nothin
 
 -- new changes are deltas again, next to the compacted rows
 UPDATE scoring.lead SET status = 'won', won_profit = 100 WHERE lead_id = 3001;
+SELECT is((SELECT count(*) FROM scoring.lead_totals WHERE NOT compacted), 1::bigint,
+		  'closing one lead appends one delta (its old and new row sum in one group)');
 SELECT is(pg_temp.disagreements(), 0::bigint, 'changes after compaction');
 
 -- 2,000 single-row statements in one transaction append 2,000 deltas
