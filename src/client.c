@@ -14,7 +14,8 @@
  *			   count(*) FILTER (WHERE status = 'won' AND closed_at <= $2)
  *		  FROM scoring.lead WHERE client_id = $1 AND created_at < $2
  *
- * train.c runs exactly that query, so training and scoring agree.
+ * train.c counts the same for all its leads in one ordered pass over that
+ * index (read_histories), so training and scoring agree.
  *
  * An import of history inserts many leads of a client in one statement,
  * usually in created_at order, and each lead's walk would visit all the

@@ -31,6 +31,7 @@
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -132,6 +133,9 @@ typedef struct Trainer
 	int32		ntokens;
 	int32		tokens_cap;
 	StringInfoData keybuf;
+
+	/* the client history of every (client, moment) of the window */
+	HTAB	   *histories;
 
 	/* raw leads: the entries of lead i start at rows[i].raw_start */
 	RawEntry   *raw;
@@ -485,6 +489,170 @@ column_double(HeapTuple tup, TupleDesc desc, int col)
 	return x;
 }
 
+/* ----------------------------------------------------------------
+ * The client history of the training leads
+ * ----------------------------------------------------------------
+ */
+
+/* A client at a moment: its history is the same for all its leads then */
+typedef struct HistoryKey
+{
+	int64		client_id;
+	TimestampTz at;
+} HistoryKey;
+
+typedef struct History
+{
+	HistoryKey	key;			/* hash key: must be first */
+	int64		leads;
+	int64		wins;
+} History;
+
+/* A min-heap of closing moments: the wins a client's later leads count */
+typedef struct ClosingHeap
+{
+	TimestampTz *v;
+	int			n;
+	int			cap;
+} ClosingHeap;
+
+static void
+heap_push(ClosingHeap *h, TimestampTz t)
+{
+	int			i;
+
+	if (h->n == h->cap)
+	{
+		h->cap = Max(64, h->cap * 2);
+		h->v = h->v ? repalloc(h->v, sizeof(TimestampTz) * h->cap) :
+			palloc(sizeof(TimestampTz) * h->cap);
+	}
+	for (i = h->n++; i > 0 && h->v[(i - 1) / 2] > t; i = (i - 1) / 2)
+		h->v[i] = h->v[(i - 1) / 2];
+	h->v[i] = t;
+}
+
+static void
+heap_pop(ClosingHeap *h)
+{
+	TimestampTz last = h->v[--h->n];
+	int			i = 0;
+
+	for (;;)
+	{
+		int			c = 2 * i + 1;
+
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && h->v[c + 1] < h->v[c])
+			c++;
+		if (h->v[c] >= last)
+			break;
+		h->v[i] = h->v[c];
+		i = c;
+	}
+	if (h->n > 0)
+		h->v[i] = last;
+}
+
+/*
+ * The history of every client at every moment of [since, until) that has
+ * a lead: the client's leads created before that moment, and those of
+ * them won and closed by then, exactly what the trigger's walk counts
+ * (src/client.c).  One pass over lead_client_history_idx in (client,
+ * created_at) order: at each new moment the wins closed by then are
+ * taken from a heap of closing moments, the moment's history is kept,
+ * and its leads join the count.  Linear in the leads (times log of the
+ * wins pending), where a lookup per lead would walk each client's history
+ * once per lead.
+ */
+static HTAB *
+read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
+{
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		args[1] = {TimestampTzGetDatum(until)};
+	HASHCTL		ctl;
+	HTAB	   *histories;
+	Portal		portal;
+	ClosingHeap pending = {NULL, 0, 0};
+	int64		client = 0;
+	bool		have_client = false;
+	TimestampTz at = 0;
+	int64		leads = 0,
+				wins = 0;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(HistoryKey);
+	ctl.entrysize = sizeof(History);
+	ctl.hcxt = cxt;
+	histories = hash_create("scoring train histories", 1024, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	portal = SPI_cursor_open_with_args(
+		NULL,
+		"SELECT client_id, created_at, CASE WHEN status = 'won' THEN closed_at END"
+		"  FROM scoring.lead"
+		" WHERE client_id IS NOT NULL AND created_at < $1"
+		" ORDER BY client_id, created_at",
+		1, argtypes, args, NULL, true, CURSOR_OPT_NO_SCROLL);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int64		c = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			TimestampTz t = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
+			Datum		closed = SPI_getbinval(tup, desc, 3, &isnull);
+
+			if (!have_client || c != client)
+			{
+				client = c;
+				have_client = true;
+				leads = wins = 0;
+				pending.n = 0;
+				at = t;
+			}
+			if (leads == 0 || t != at)
+			{
+				History    *h;
+				HistoryKey	key;
+
+				at = t;
+				while (pending.n > 0 && pending.v[0] <= at)
+				{
+					heap_pop(&pending);
+					wins++;
+				}
+				if (at >= since)
+				{
+					memset(&key, 0, sizeof(key));
+					key.client_id = client;
+					key.at = at;
+					h = hash_search(histories, &key, HASH_ENTER, NULL);
+					h->leads = leads;
+					h->wins = wins;
+				}
+			}
+			leads++;
+			if (!isnull)
+				heap_push(&pending, DatumGetTimestampTz(closed));
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	if (pending.v != NULL)
+		pfree(pending.v);
+	return histories;
+}
+
 /*
  * Takes one training lead from a result row into the trainer.  Runs in a
  * short-lived context; what lasts goes to tr->cxt.
@@ -517,8 +685,22 @@ read_training_row(Trainer *tr, HeapTuple tup, TupleDesc desc)
 	lead.client_core = isnull ? -1 : DatumGetBool(d) ? 1 : 0;
 	d = SPI_getbinval(tup, desc, 12, &isnull);
 	lead.client_turnover = isnull ? NULL : DatumGetNumeric(d);
-	lead.prior_leads = DatumGetInt64(SPI_getbinval(tup, desc, 13, &isnull));
-	lead.prior_wins = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
+	d = SPI_getbinval(tup, desc, 13, &isnull);
+	if (!isnull)
+	{
+		HistoryKey	key;
+		History    *h;
+
+		memset(&key, 0, sizeof(key));
+		key.client_id = DatumGetInt64(d);
+		key.at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 14, &isnull));
+		h = hash_search(tr->histories, &key, HASH_FIND, NULL);
+		if (h != NULL)
+		{
+			lead.prior_leads = h->leads;
+			lead.prior_wins = h->wins;
+		}
+	}
 
 	tr->rows = grow(tr->cxt, tr->rows, &tr->rows_cap, i + 1, sizeof(LeadRow));
 	r = &tr->rows[i];
@@ -536,8 +718,8 @@ read_training_row(Trainer *tr, HeapTuple tup, TupleDesc desc)
 
 /*
  * Reads every lead closed as won or lost created in [since, until), with
- * its client, its history before it and budget x margin (for the bands;
- * only for budgets the trigger would score), in one pass.
+ * its client, its history before it (read_histories) and budget x margin
+ * (for the bands; only for budgets the trigger would score), in one pass.
  */
 static void
 read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
@@ -551,23 +733,17 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 												ALLOCSET_DEFAULT_SIZES);
 	Portal		portal;
 
+	tr->histories = read_histories(tr->cxt, since, until);
 	portal = SPI_cursor_open_with_args(
 		NULL,
 		"SELECT l.lead_id, l.shop, l.channel, l.category, l.brand, l.budget,"
 		"       l.features, c.kind, c.industry, c.okved, c.core_industry,"
-		"       c.annual_turnover, coalesce(h.leads, 0), coalesce(h.wins, 0),"
+		"       c.annual_turnover, l.client_id, l.created_at,"
 		"       l.status = 'won',"
 		"       CASE WHEN l.budget <= $4 THEN l.budget * coalesce(b.margin, $3) END"
 		"  FROM scoring.lead l"
 		"  LEFT JOIN scoring.client c ON c.client_id = l.client_id"
 		"  LEFT JOIN scoring.brand b ON b.brand = l.brand"
-		"  LEFT JOIN LATERAL ("
-		"       SELECT count(*) AS leads,"
-		"              count(*) FILTER (WHERE e.status = 'won'"
-		"                               AND e.closed_at <= l.created_at) AS wins"
-		"         FROM scoring.lead e"
-		"        WHERE e.client_id = l.client_id AND e.created_at < l.created_at) h"
-		"       ON l.client_id IS NOT NULL"
 		" WHERE l.status IN ('won', 'lost')"
 		"   AND l.created_at >= $1 AND l.created_at < $2",
 		4, argtypes, args, NULL, true, CURSOR_OPT_NO_SCROLL);
