@@ -235,8 +235,9 @@ read_client(LeadInput *lead, int64 client_id, Snapshot snapshot)
 
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	/* the locks stay to the end of the transaction: the next lead finds them */
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
 	return found;
 }
 
@@ -332,8 +333,9 @@ walk_history(int64 client_id, TimestampTz from, TimestampTz until,
 		ReleaseBuffer(vmbuffer);
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	/* the locks stay to the end of the transaction: the next lead finds them */
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
 }
 
 /* The memo entry of a client in the current command, *found if it has one */
