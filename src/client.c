@@ -21,14 +21,15 @@
  * usually in created_at order, and each lead's walk would visit all the
  * earlier ones again, fetching from the heap those the statement itself
  * inserted (their pages are not all-visible yet).  So within one INSERT
- * command a memo keeps, per client, what the walk found before the last
- * lead's moment; a later lead walks only from there.  Anything that could
- * change what was counted ends the memo: another command, an update or
- * delete through the lead trigger (ON CONFLICT DO UPDATE included), a
- * rolled-back subtransaction, the end of the transaction.  A lead earlier
- * than the last one walks from the start.  Leads others commit meanwhile
- * behind the memo's moment are not seen, as if they had committed after
- * the import.
+ * command a memo keeps, per client, its row (read with the command's
+ * snapshot, which does not move within the command) and what the walk
+ * found before the last lead's moment; a later lead walks only from
+ * there.  Anything that could change what was counted ends the memo:
+ * another command, an update or delete through the lead trigger (ON
+ * CONFLICT DO UPDATE included), a rolled-back subtransaction, the end of
+ * the transaction.  A lead earlier than the last one walks from the
+ * start.  Leads others commit meanwhile behind the memo's moment are not
+ * seen, as if they had committed after the import.
  *
  * IDENTIFICATION
  *		src/client.c
@@ -49,6 +50,7 @@
 #include "executor/tuptable.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/hsearch.h"
@@ -79,13 +81,18 @@ typedef struct ClientRels
 static ClientRels Rels;
 
 /*
- * What the walk of one client's leads found before last_at: the leads,
- * the wins closed by last_at, and the closing moments of wins closed
- * later, which count for later leads.
+ * What the command has read of one client: its row (as the command's
+ * snapshot sees it, which does not change within the command) and what
+ * the walk of its leads found before last_at: the leads, the wins closed
+ * by last_at, and the closing moments of wins closed later, which count
+ * for later leads.
  */
 typedef struct HistoryMemo
 {
 	int64		client_id;		/* hash key */
+	bool		client_found;
+	LeadInput	client;			/* its client_* fields, in MemoContext */
+	bool		walked;			/* whether the fields below are set */
 	TimestampTz last_at;
 	int64		leads;
 	int64		wins;
@@ -98,6 +105,9 @@ typedef struct HistoryMemo
 static HTAB *Memo = NULL;
 static MemoryContext MemoContext = NULL;
 static CommandId MemoCommand = InvalidCommandId;
+
+/* The command of the last lead read: a memo starts with its second lead */
+static CommandId LastCommand = InvalidCommandId;
 
 /* Forgets the lookups when one of the relations changes */
 static void
@@ -126,6 +136,7 @@ memo_xact_end(XactEvent event, void *arg)
 	/* its context is a child of TopTransactionContext, freed with it */
 	MemoContext = NULL;
 	Memo = NULL;
+	LastCommand = InvalidCommandId;
 }
 
 static void
@@ -364,35 +375,19 @@ memo_entry(int64 client_id, bool *found)
 
 /*
  * Counts the client's leads created before created_at, and the won ones
- * closed by then; with use_memo, through the memo of the command (see the
- * top of this file).
+ * closed by then, through the command's memo of the client (see the top
+ * of this file).
  */
 static void
-read_history(LeadInput *lead, int64 client_id, TimestampTz created_at,
-			 bool use_memo)
+read_history_memo(LeadInput *lead, HistoryMemo *memo, TimestampTz created_at)
 {
-	HistoryMemo *memo;
-	bool		found;
-
-	if (!use_memo)
-	{
-		walk_history(client_id, DT_NOBEGIN, created_at,
-					 &lead->prior_leads, &lead->prior_wins, NULL);
-		return;
-	}
-
-	memo = memo_entry(client_id, &found);
-	if (!found || created_at < memo->last_at)
+	if (!memo->walked || created_at < memo->last_at)
 	{
 		memo->leads = memo->wins = 0;
 		memo->npending = 0;
-		if (!found)
-		{
-			memo->pending = NULL;
-			memo->pending_cap = 0;
-		}
-		walk_history(client_id, DT_NOBEGIN, created_at,
+		walk_history(memo->client_id, DT_NOBEGIN, created_at,
 					 &memo->leads, &memo->wins, memo);
+		memo->walked = true;
 	}
 	else
 	{
@@ -408,12 +403,45 @@ read_history(LeadInput *lead, int64 client_id, TimestampTz created_at,
 				memo->pending[kept++] = memo->pending[i];
 		}
 		memo->npending = kept;
-		walk_history(client_id, memo->last_at, created_at,
+		walk_history(memo->client_id, memo->last_at, created_at,
 					 &memo->leads, &memo->wins, memo);
 	}
 	memo->last_at = created_at;
 	lead->prior_leads = memo->leads;
 	lead->prior_wins = memo->wins;
+}
+
+/* Copies the client part of a lead into the memo: strings and turnover into cxt */
+static void
+copy_client(LeadInput *dst, const LeadInput *src, MemoryContext cxt)
+{
+	dst->has_client = src->has_client;
+	dst->client_kind = src->client_kind ? MemoryContextStrdup(cxt, src->client_kind) : NULL;
+	dst->client_industry = src->client_industry ?
+		MemoryContextStrdup(cxt, src->client_industry) : NULL;
+	dst->client_okved = src->client_okved ? MemoryContextStrdup(cxt, src->client_okved) : NULL;
+	dst->client_core = src->client_core;
+	if (src->client_turnover == NULL)
+		dst->client_turnover = NULL;
+	else
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		dst->client_turnover = DatumGetNumeric(datumCopy(NumericGetDatum(src->client_turnover),
+														 false, -1));
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* Reads the client's row with the command's snapshot; false when none */
+static bool
+read_client_now(LeadInput *lead, int64 client_id)
+{
+	Snapshot	snapshot = RegisterSnapshot(GetActiveSnapshot());
+	bool		found = read_client(lead, client_id, snapshot);
+
+	UnregisterSnapshot(snapshot);
+	return found;
 }
 
 /*
@@ -428,13 +456,50 @@ void
 lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
 					   bool use_memo)
 {
-	Snapshot	snapshot;
+	HistoryMemo *memo;
+	bool		found;
 
 	if (!Rels.valid)
 		client_rels_resolve();
 
-	snapshot = RegisterSnapshot(GetActiveSnapshot());
-	if (read_client(lead, client_id, snapshot))
-		read_history(lead, client_id, created_at, use_memo);
-	UnregisterSnapshot(snapshot);
+	/* a single-row insert needs no memo: it starts with a command's second lead */
+	if (use_memo)
+	{
+		CommandId	command = GetCurrentCommandId(false);
+
+		if (Memo == NULL || MemoCommand != command)
+			use_memo = command == LastCommand;
+		LastCommand = command;
+	}
+	if (!use_memo)
+	{
+		if (read_client_now(lead, client_id))
+			walk_history(client_id, DT_NOBEGIN, created_at,
+						 &lead->prior_leads, &lead->prior_wins, NULL);
+		return;
+	}
+
+	memo = memo_entry(client_id, &found);
+	if (!found)
+	{
+		LeadInput	client;
+
+		memset(&client, 0, sizeof(client));
+		client.client_core = -1;
+		memo->walked = false;
+		memo->pending = NULL;
+		memo->pending_cap = 0;
+		memo->client_found = read_client_now(&client, client_id);
+		copy_client(&memo->client, &client, MemoContext);
+	}
+	if (!memo->client_found)
+		return;
+	/* the memo outlives this lead: its strings can be shared */
+	lead->has_client = memo->client.has_client;
+	lead->client_kind = memo->client.client_kind;
+	lead->client_industry = memo->client.client_industry;
+	lead->client_okved = memo->client.client_okved;
+	lead->client_core = memo->client.client_core;
+	lead->client_turnover = memo->client.client_turnover;
+	read_history_memo(lead, memo, created_at);
 }
