@@ -50,7 +50,6 @@
 #include "executor/tuptable.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/hsearch.h"
@@ -411,26 +410,21 @@ read_history_memo(LeadInput *lead, HistoryMemo *memo, TimestampTz created_at)
 	lead->prior_wins = memo->wins;
 }
 
-/* Copies the client part of a lead into the memo: strings and turnover into cxt */
+/* Keeps the client part of a lead in the memo */
 static void
-copy_client(LeadInput *dst, const LeadInput *src, MemoryContext cxt)
+memo_keep_client(HistoryMemo *memo, const LeadInput *src)
 {
-	dst->has_client = src->has_client;
-	dst->client_kind = src->client_kind ? MemoryContextStrdup(cxt, src->client_kind) : NULL;
-	dst->client_industry = src->client_industry ?
-		MemoryContextStrdup(cxt, src->client_industry) : NULL;
-	dst->client_okved = src->client_okved ? MemoryContextStrdup(cxt, src->client_okved) : NULL;
-	dst->client_core = src->client_core;
-	if (src->client_turnover == NULL)
-		dst->client_turnover = NULL;
-	else
-	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
+	MemoryContext old = MemoryContextSwitchTo(MemoContext);
 
-		dst->client_turnover = DatumGetNumeric(datumCopy(NumericGetDatum(src->client_turnover),
-														 false, -1));
-		MemoryContextSwitchTo(old);
-	}
+	memo->client.has_client = src->has_client;
+	memo->client.client_kind = src->client_kind ? pstrdup(src->client_kind) : NULL;
+	memo->client.client_industry =
+		src->client_industry ? pstrdup(src->client_industry) : NULL;
+	memo->client.client_okved = src->client_okved ? pstrdup(src->client_okved) : NULL;
+	memo->client.client_core = src->client_core;
+	memo->client.client_turnover = src->client_turnover == NULL ? NULL :
+		DatumGetNumericCopy(NumericGetDatum(src->client_turnover));
+	MemoryContextSwitchTo(old);
 }
 
 /* Reads the client's row with the command's snapshot; false when none */
@@ -490,7 +484,7 @@ lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
 		memo->pending = NULL;
 		memo->pending_cap = 0;
 		memo->client_found = read_client_now(&client, client_id);
-		copy_client(&memo->client, &client, MemoContext);
+		memo_keep_client(memo, &client);
 	}
 	if (!memo->client_found)
 		return;
