@@ -365,8 +365,11 @@ train_category(FeatureSink *sink, const char *field, const char *level)
 	bool		special = level == NULL || strcmp(level, LEVEL_MISSING) == 0 ||
 		strcmp(level, LEVEL_PRESENT) == 0;
 
+	/* "field=level", without a format: this runs for every level of every lead */
 	resetStringInfo(&tr->keybuf);
-	appendStringInfo(&tr->keybuf, "%s=%s", field, level ? level : LEVEL_MISSING);
+	appendStringInfoString(&tr->keybuf, field);
+	appendStringInfoChar(&tr->keybuf, '=');
+	appendStringInfoString(&tr->keybuf, level ? level : LEVEL_MISSING);
 	add_entry(tr, intern(tr, tr->keybuf.data, field, false, special), 1.0);
 }
 
