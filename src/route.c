@@ -142,23 +142,6 @@ route_init(void)
 	RegisterXactCallback(route_xact_end, NULL);
 }
 
-/* Prepares and keeps a plan once per backend */
-static SPIPlanPtr
-keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "could not prepare \"%s\": %s", sql,
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*plan = p;
-	}
-	return *plan;
-}
-
 /*
  * scoring.time_zone_valid(text): the CHECK constraint on a manager's time
  * zone, so that a typo fails when the manager is stored, not when a lead

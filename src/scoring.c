@@ -4,11 +4,12 @@
  *		Module entry point of the scoring extension, and its clock.
  *
  * Registers the cache invalidation and transaction callbacks of the other
- * modules, and the setting scoring.now: the moment routing takes for now.
- * Empty (the default) means the transaction's start, as now() does; a
- * timestamp lets tests and replays move time.  dispatch(now) sets it for
- * the leads it routes.  The extension needs no shared memory and may be
- * loaded on first use; shared_preload_libraries is not required.
+ * modules, keeps their prepared SPI plans, and defines the setting
+ * scoring.now: the moment routing takes for now.  Empty (the default)
+ * means the transaction's start, as now() does; a timestamp lets tests
+ * and replays move time.  dispatch(now) sets it for the leads it routes.
+ * The extension needs no shared memory and may be loaded on first use;
+ * shared_preload_libraries is not required.
  *
  * IDENTIFICATION
  *		src/scoring.c
@@ -18,6 +19,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -93,6 +95,27 @@ Datum
 scoring_clock(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TIMESTAMPTZ(scoring_now());
+}
+
+/*
+ * Prepares the plan of sql on first use and keeps it for the backend's
+ * life in *plan: the SPI queries of the triggers and of routing.
+ */
+SPIPlanPtr
+keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "could not keep the plan of \"%s\"", sql);
+		*plan = p;
+	}
+	return *plan;
 }
 
 /* Module load */

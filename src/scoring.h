@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "executor/spi.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -206,6 +207,8 @@ extern void manager_load_adjust(int32 manager_id, int open_delta, bool received,
 extern TimestampTz scoring_now_override;
 extern bool scoring_now_overridden;
 extern TimestampTz scoring_now(void);
+extern SPIPlanPtr keep_plan(SPIPlanPtr *plan, const char *sql, int nargs,
+							Oid *argtypes);
 
 /* ----------------------------------------------------------------
  * client.c and lead_trigger.c

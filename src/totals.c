@@ -143,24 +143,6 @@ static const char *const totals_column_names[NUM_TOTALS_COLUMNS] = {
 static SPIPlanPtr delta_plan = NULL;
 static SPIPlanPtr truncate_plan = NULL;
 
-/* Prepares and keeps a plan on first use */
-static SPIPlanPtr
-keep_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan;
-
-	if (*cache != NULL)
-		return *cache;
-	plan = SPI_prepare(sql, nargs, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
-			 SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed for \"%s\"", sql);
-	*cache = plan;
-	return plan;
-}
-
 /*
  * The sums of one statement.  Every addition of numerics leaves the old
  * sum behind as garbage in "sums"; every SUMS_KEPT_ROWS rows the live sums
