@@ -51,24 +51,25 @@
 #define EAST_MOST		(14 * USECS_PER_HOUR)
 #define WEST_MOST		(12 * USECS_PER_HOUR)
 
-/* The first moment of the UTC month that is "months" after t's, or false */
+/* The first moments of t's UTC month and of the next one; false if out of range */
 static bool
-utc_month_start(TimestampTz t, int months, TimestampTz *result)
+utc_month_bounds(TimestampTz t, TimestampTz *start, TimestampTz *next)
 {
 	struct pg_tm tm;
 	fsec_t		fsec;
 
 	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
 		return false;
-	tm.tm_mon += months;
-	while (tm.tm_mon > MONTHS_PER_YEAR)
-	{
-		tm.tm_mon -= MONTHS_PER_YEAR;
-		tm.tm_year++;
-	}
 	tm.tm_mday = 1;
 	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-	return tm2timestamp(&tm, 0, NULL, result) == 0 && IS_VALID_TIMESTAMP(*result);
+	if (tm2timestamp(&tm, 0, NULL, start) != 0)
+		return false;
+	if (++tm.tm_mon > MONTHS_PER_YEAR)
+	{
+		tm.tm_mon = 1;
+		tm.tm_year++;
+	}
+	return tm2timestamp(&tm, 0, NULL, next) == 0 && IS_VALID_TIMESTAMP(*next);
 }
 
 /* The bucket of moment t (see the top of this file) */
@@ -81,8 +82,7 @@ total_bucket(TimestampTz t)
 
 	if (TIMESTAMP_NOT_FINITE(t))
 		return t;
-	if (utc_month_start(t, 0, &month_start) &&
-		utc_month_start(t, 1, &next_month) &&
+	if (utc_month_bounds(t, &month_start, &next_month) &&
 		t >= month_start + WEST_MOST && t < next_month - EAST_MOST)
 		return month_start + WEST_MOST;
 
