@@ -17,6 +17,7 @@ OBJS = \
 	src/render.o \
 	src/predict.o \
 	src/fit.o \
+	src/closings.o \
 	src/totals.o
 
 DATA = sql/scoring--$(EXTVERSION).sql

@@ -95,9 +95,7 @@ typedef struct HistoryMemo
 	TimestampTz last_at;
 	int64		leads;
 	int64		wins;
-	int			npending;
-	int			pending_cap;
-	TimestampTz *pending;
+	Closings	pending;		/* wins closed after last_at */
 } HistoryMemo;
 
 /* The memo of the current command, in MemoContext; NULL when there is none */
@@ -264,30 +262,16 @@ is_won(Datum status)
 #define HISTORY_IDX_STATUS		3
 #define HISTORY_IDX_CLOSED_AT	4
 
-/* Keeps a win's closing moment for the leads after the memo's moment */
-static void
-add_pending(HistoryMemo *memo, TimestampTz closed_at)
-{
-	if (memo->npending == memo->pending_cap)
-	{
-		memo->pending_cap = Max(8, memo->pending_cap * 2);
-		memo->pending = memo->pending == NULL ?
-			MemoryContextAlloc(MemoContext, sizeof(TimestampTz) * memo->pending_cap) :
-			repalloc(memo->pending, sizeof(TimestampTz) * memo->pending_cap);
-	}
-	memo->pending[memo->npending++] = closed_at;
-}
-
 /*
  * Walks the client's leads created in [from, until) (from DT_NOBEGIN: all
  * before until), adding them to *leads and the won ones closed by until to
- * *wins; wins closed later go to memo's pending moments when memo is
+ * *wins; the closing moments of wins closed later go to pending when it is
  * given.  Like an index-only scan, it reads status and closed_at from the
  * index where the visibility map says the heap page is all visible.
  */
 static void
 walk_history(int64 client_id, TimestampTz from, TimestampTz until,
-			 int64 *leads, int64 *wins, HistoryMemo *memo)
+			 int64 *leads, int64 *wins, Closings *pending)
 {
 	Relation	rel = table_open(Rels.lead, AccessShareLock);
 	Relation	idx = index_open(Rels.lead_history, AccessShareLock);
@@ -335,8 +319,8 @@ walk_history(int64 client_id, TimestampTz from, TimestampTz until,
 			continue;
 		if (DatumGetTimestampTz(closed_at) <= until)
 			(*wins)++;
-		else if (memo != NULL)
-			add_pending(memo, DatumGetTimestampTz(closed_at));
+		else if (pending != NULL)
+			closings_push(pending, DatumGetTimestampTz(closed_at));
 	}
 
 	if (BufferIsValid(vmbuffer))
@@ -383,27 +367,17 @@ read_history_memo(LeadInput *lead, HistoryMemo *memo, TimestampTz created_at)
 	if (!memo->walked || created_at < memo->last_at)
 	{
 		memo->leads = memo->wins = 0;
-		memo->npending = 0;
+		memo->pending.n = 0;
 		walk_history(memo->client_id, DT_NOBEGIN, created_at,
-					 &memo->leads, &memo->wins, memo);
+					 &memo->leads, &memo->wins, &memo->pending);
 		memo->walked = true;
 	}
 	else
 	{
-		int			i,
-					kept = 0;
-
 		/* wins closed since the memo's moment count now */
-		for (i = 0; i < memo->npending; i++)
-		{
-			if (memo->pending[i] <= created_at)
-				memo->wins++;
-			else
-				memo->pending[kept++] = memo->pending[i];
-		}
-		memo->npending = kept;
+		memo->wins += closings_settle(&memo->pending, created_at);
 		walk_history(memo->client_id, memo->last_at, created_at,
-					 &memo->leads, &memo->wins, memo);
+					 &memo->leads, &memo->wins, &memo->pending);
 	}
 	memo->last_at = created_at;
 	lead->prior_leads = memo->leads;
@@ -481,8 +455,7 @@ lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
 		memset(&client, 0, sizeof(client));
 		client.client_core = -1;
 		memo->walked = false;
-		memo->pending = NULL;
-		memo->pending_cap = 0;
+		memo->pending = (Closings) {NULL, 0, 0, MemoContext};
 		memo->client_found = read_client_now(&client, client_id);
 		memo_keep_client(memo, &client);
 	}

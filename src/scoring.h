@@ -7,7 +7,8 @@
  * client.c), scored by the active model (model.c) that cache.c keeps per
  * backend, trained by train.c (fit.c fits), checked against JSON conditions
  * compiled by condition.c and routed by route.c.  lead_trigger.c ties them
- * together for every inserted, updated or deleted lead; totals.c keeps the
+ * together for every inserted, updated or deleted lead (closings.c holds
+ * the wins a client history still counts); totals.c keeps the
  * monthly totals the BI views read; render.c fills the messages of
  * follow-up sequences.
  *
@@ -215,8 +216,22 @@ extern SPIPlanPtr keep_plan(SPIPlanPtr *plan, const char *sql, int nargs,
  * ----------------------------------------------------------------
  */
 
+/*
+ * closings.c: a min-heap of the closing moments of won leads that a
+ * client's later leads are still to count; v is allocated in cxt.
+ */
+typedef struct Closings
+{
+	TimestampTz *v;
+	int			n;
+	int			cap;
+	MemoryContext cxt;
+} Closings;
+
+extern void closings_push(Closings *h, TimestampTz t);
+extern int64 closings_settle(Closings *h, TimestampTz at);
+
 extern void client_init(void);
-extern void client_history_forget(void);
 extern void client_history_forget(void);
 extern void lead_input_from_client(LeadInput *lead, int64 client_id,
 								   TimestampTz created_at, bool use_memo);

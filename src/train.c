@@ -511,63 +511,16 @@ typedef struct History
 	int64		wins;
 } History;
 
-/* A min-heap of closing moments: the wins a client's later leads count */
-typedef struct ClosingHeap
-{
-	TimestampTz *v;
-	int			n;
-	int			cap;
-} ClosingHeap;
-
-static void
-heap_push(ClosingHeap *h, TimestampTz t)
-{
-	int			i;
-
-	if (h->n == h->cap)
-	{
-		h->cap = Max(64, h->cap * 2);
-		h->v = h->v ? repalloc(h->v, sizeof(TimestampTz) * h->cap) :
-			palloc(sizeof(TimestampTz) * h->cap);
-	}
-	for (i = h->n++; i > 0 && h->v[(i - 1) / 2] > t; i = (i - 1) / 2)
-		h->v[i] = h->v[(i - 1) / 2];
-	h->v[i] = t;
-}
-
-static void
-heap_pop(ClosingHeap *h)
-{
-	TimestampTz last = h->v[--h->n];
-	int			i = 0;
-
-	for (;;)
-	{
-		int			c = 2 * i + 1;
-
-		if (c >= h->n)
-			break;
-		if (c + 1 < h->n && h->v[c + 1] < h->v[c])
-			c++;
-		if (h->v[c] >= last)
-			break;
-		h->v[i] = h->v[c];
-		i = c;
-	}
-	if (h->n > 0)
-		h->v[i] = last;
-}
-
 /*
  * The history of every client at every moment of [since, until) that has
  * a lead: the client's leads created before that moment, and those of
  * them won and closed by then, exactly what the trigger's walk counts
  * (src/client.c).  One pass over lead_client_history_idx in (client,
  * created_at) order: at each new moment the wins closed by then are
- * taken from a heap of closing moments, the moment's history is kept,
- * and its leads join the count.  Linear in the leads (times log of the
- * wins pending), where a lookup per lead would walk each client's history
- * once per lead.
+ * taken from the heap of closing moments (closings.c), the moment's
+ * history is kept, and its leads join the count.  Linear in the leads
+ * (times log of the wins pending), where a lookup per lead would walk
+ * each client's history once per lead.
  */
 static HTAB *
 read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
@@ -577,7 +530,7 @@ read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 	HASHCTL		ctl;
 	HTAB	   *histories;
 	Portal		portal;
-	ClosingHeap pending = {NULL, 0, 0};
+	Closings	pending = {NULL, 0, 0, CurrentMemoryContext};
 	int64		client = 0;
 	bool		have_client = false;
 	TimestampTz at = 0;
@@ -620,7 +573,6 @@ read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 				have_client = true;
 				leads = wins = 0;
 				pending.n = 0;
-				at = t;
 			}
 			if (leads == 0 || t != at)
 			{
@@ -628,11 +580,7 @@ read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 				HistoryKey	key;
 
 				at = t;
-				while (pending.n > 0 && pending.v[0] <= at)
-				{
-					heap_pop(&pending);
-					wins++;
-				}
+				wins += closings_settle(&pending, at);
 				if (at >= since)
 				{
 					memset(&key, 0, sizeof(key));
@@ -645,7 +593,7 @@ read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 			}
 			leads++;
 			if (!isnull)
-				heap_push(&pending, DatumGetTimestampTz(closed));
+				closings_push(&pending, DatumGetTimestampTz(closed));
 		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
