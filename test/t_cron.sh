@@ -55,21 +55,11 @@ cleanup()
 		q "DROP EXTENSION pg_cron CASCADE" >/dev/null 2>&1 ||
 			echo "# could not drop extension pg_cron"
 	fi
-	echo "$passed passed, $failed failed"
-	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		exit 1
-	fi
-	exit 0
+	finish "$rc"
 }
 trap cleanup EXIT
 trap 'not_ok "interrupted"; exit 130' INT TERM
 
-# stop here: the rest depends on what failed
-bail()
-{
-	echo "# bailing out: $1"
-	exit 1
-}
 
 echo "# pg_cron and scoring.schedule_jobs() in database $PGDATABASE"
 

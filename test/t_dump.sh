@@ -115,25 +115,14 @@ cleanup()
 	local rc=$? db
 	trap - EXIT INT TERM
 	for db in "${created[@]}"; do
-		"$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 ||
-			echo "# could not drop database $db"
+		drop_database "$db"
 	done
 	rm -rf "$dir"
-	echo "$passed passed, $failed failed"
-	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		exit 1
-	fi
-	exit 0
+	finish "$rc"
 }
 trap cleanup EXIT
 trap 'not_ok "interrupted"; exit 130' INT TERM
 
-# stop here: the rest depends on what failed
-bail()
-{
-	echo "# bailing out: $1"
-	exit 1
-}
 
 # restored DESCRIPTION RC OUTPUT: pg_restore ended with 0 and printed no error
 restored()

@@ -87,25 +87,14 @@ cleanup()
 		wait "$compactor" 2>/dev/null
 	fi
 	if [ "$created_db" = 1 ]; then
-		"$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 ||
-			echo "# could not drop database $DB"
+		drop_database "$DB"
 	fi
 	rm -rf "$dir"
-	echo "$passed passed, $failed failed"
-	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		exit 1
-	fi
-	exit 0
+	finish "$rc"
 }
 trap cleanup EXIT
 trap 'not_ok "interrupted"; exit 130' INT TERM
 
-# stop here: the rest depends on what failed
-bail()
-{
-	echo "# bailing out: $1"
-	exit 1
-}
 
 echo "# pgbench load on leads, routing and the BI totals, in database $DB"
 

@@ -56,28 +56,18 @@ cleanup()
 	local rc=$?
 	trap - EXIT INT TERM
 	if [ "$created_db" = 1 ]; then
-		"$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 ||
-			echo "# could not drop database $DB"
+		drop_database "$DB"
 	fi
 	if [ "${KEEP_REPORT:-0}" = 1 ]; then
 		echo "# report kept in $dir"
 	else
 		rm -rf "$dir"
 	fi
-	echo "$passed passed, $failed failed"
-	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		exit 1
-	fi
-	exit 0
+	finish "$rc"
 }
 trap cleanup EXIT
 trap 'not_ok "interrupted"; exit 130' INT TERM
 
-bail()
-{
-	echo "# bailing out: $1"
-	exit 1
-}
 
 echo "# the HTML report of the BI views, in database $DB"
 

@@ -2,8 +2,9 @@
 #
 # test/tap.sh
 #	TAP-ish reporting for the extra suites test/t_*.sh: source it, call
-#	ok / not_ok / is, and end with "$passed passed, $failed failed",
-#	the line test/test.sh reads.
+#	ok / not_ok / is (bail to stop early), and end the suite's EXIT trap
+#	with finish, which prints "$passed passed, $failed failed", the line
+#	test/test.sh reads.
 
 passed=0
 failed=0
@@ -39,4 +40,29 @@ is()
 		not_ok "$1" "got:  $(printf '%s' "$2" | tr '\n' '|' | cut -c1-300)" \
 			"want: $(printf '%s' "$3" | tr '\n' '|')"
 	fi
+}
+
+# Stops the suite here: the rest depends on what failed
+bail()
+{
+	echo "# bailing out: $1"
+	exit 1
+}
+
+# Drops a database the suite made ($PSQL), saying so when it cannot
+drop_database()
+{
+	"$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2>&1 ||
+		echo "# could not drop database $1"
+}
+
+# Ends the suite from its EXIT trap: the summary line, and a failing exit
+# when a check failed or the suite itself ended with status $1
+finish()
+{
+	echo "$passed passed, $failed failed"
+	if [ "$failed" -gt 0 ] || [ "$1" -ne 0 ]; then
+		exit 1
+	fi
+	exit 0
 }
