@@ -10,6 +10,7 @@ OBJS = \
 	src/client.o \
 	src/condition.o \
 	src/features.o \
+	src/bins.o \
 	src/model.o \
 	src/train.o \
 	src/lead_trigger.o \

@@ -300,9 +300,9 @@ CREATE TABLE scoring.model (
 COMMENT ON TABLE scoring.model IS
 	'logistic regression models trained by scoring.train(); at most one is active';
 COMMENT ON COLUMN scoring.model.weights IS
-	'coefficient of each feature: "field=value" for categories, "field" for standardised numbers';
+	'coefficient of each feature: "field=value" for categories, "field" for standardised numbers, "field=[a, b)" for ranges of numbers';
 COMMENT ON COLUMN scoring.model.numeric_features IS
-	'per numeric feature: {"mean", "std", "min", "max", "log"}: standardises the value, or its signed log sign(x)*ln(1+|x|) when log is true (skewed money and counts)';
+	'per numeric feature: {"mean", "std", "min", "max", "log"}: standardises the value, or its signed log sign(x)*ln(1+|x|) when log is true (skewed money and counts); optional "cuts": increasing numbers that cut it into ranges, weighted as "field=(-inf, c1)", "field=[c1, c2)", ..., "field=[cn, +inf)"';
 COMMENT ON COLUMN scoring.model.ltv IS
 	'lifetime uplift per client segment, added to potential profit';
 

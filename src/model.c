@@ -4,7 +4,8 @@
  *		A trained model in memory: built from its row, scores leads.
  *
  * A model row stores its coefficients as JSON: "field=level" for a level of
- * a category, "field" for a standardised number.  model_build() checks the
+ * a category, "field" for a standardised number, "field=[a, b)" for a range
+ * of a number (bins.c).  model_build() checks the
  * row and turns it into hash tables; model_logit() walks a lead's features
  * and adds up the coefficients, optionally recording each term for
  * explain().  The same check guards hand edits of scoring.model through the
@@ -26,6 +27,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "bins.h"
 #include "scoring.h"
 
 /* A coefficient (or an uplift) by name */
@@ -53,6 +55,12 @@ typedef struct NumericSpec
 	double		min;
 	double		max;
 	bool		log;			/* of the signed log of the value */
+	/* its ranges (bins.c): ncuts cuts, a coefficient per range or none */
+	int			ncuts;
+	float4	   *bounds;
+	char	  **bin_names;		/* "[31, 36)" */
+	double	   *bin_weight;
+	bool	   *has_bin_weight;
 } NumericSpec;
 
 #define SH_PREFIX		numspec
@@ -83,6 +91,9 @@ typedef struct ScoreSink
 } ScoreSink;
 
 #define FEATURES_PREFIX "features."
+
+static WeightEntry *lookup_level(Model *model, const char *field,
+								 const char *level);
 
 /* Raises the error of a model row that cannot be used */
 static void
@@ -170,6 +181,54 @@ add_ltv(Model *model, char *key, JsonbValue *v)
 	e->weight = w;
 }
 
+/*
+ * Reads the optional "cuts" of a numeric feature (bins.c) and finds the
+ * coefficient of each range among the weights, read before.
+ */
+static void
+add_cuts(Model *model, NumericSpec *e, JsonbContainer *spec)
+{
+	JsonbValue *cuts = getKeyJsonValueFromContainer(spec, "cuts", 4, NULL);
+	char	  **texts;
+	int			n,
+				b;
+
+	e->ncuts = 0;
+	if (cuts == NULL)
+		return;
+	if (cuts->type != jbvBinary || !JsonContainerIsArray(cuts->val.binary.data) ||
+		(n = JsonContainerSize(cuts->val.binary.data)) > BINS_MAX - 1)
+		invalid_model(psprintf("numeric feature \"%s\": cuts must be an array of at most %d numbers.",
+							   e->key, BINS_MAX - 1));
+	if (n == 0)
+		return;
+	texts = palloc(sizeof(char *) * n);
+	e->bounds = palloc(sizeof(float4) * n);
+	for (b = 0; b < n; b++)
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(cuts->val.binary.data, b);
+
+		e->bounds[b] = bin_bound(finite_number(v, "cut of numeric feature", e->key));
+		if (b > 0 && e->bounds[b] <= e->bounds[b - 1])
+			invalid_model(psprintf("numeric feature \"%s\": cuts must increase.", e->key));
+		texts[b] = DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+	}
+	e->ncuts = n;
+	e->bin_names = palloc(sizeof(char *) * (n + 1));
+	e->bin_weight = palloc(sizeof(double) * (n + 1));
+	e->has_bin_weight = palloc(sizeof(bool) * (n + 1));
+	for (b = 0; b <= n; b++)
+	{
+		WeightEntry *w;
+
+		e->bin_names[b] = bin_label(texts, n, b);
+		w = lookup_level(model, e->key, e->bin_names[b]);
+		e->has_bin_weight[b] = w != NULL;
+		e->bin_weight[b] = w ? w->weight : 0;
+	}
+}
+
 /* Adds the scaling of one numeric feature */
 static void
 add_numeric(Model *model, char *key, JsonbValue *v)
@@ -204,6 +263,7 @@ add_numeric(Model *model, char *key, JsonbValue *v)
 	if (lg != NULL && lg->type != jbvBool)
 		invalid_model(psprintf("numeric feature \"%s\": log must be true or false.", key));
 	e->log = lg == NULL || lg->val.boolean;
+	add_cuts(model, e, spec);
 }
 
 static int
@@ -335,7 +395,10 @@ score_category(FeatureSink *sink, const char *field, const char *level)
 	note(s, field, lv, e->weight);
 }
 
-/* Adds a number: standardised within the range seen in training */
+/*
+ * Adds a number: standardised within the range seen in training, and the
+ * coefficient of the range it falls in
+ */
 static void
 score_number(FeatureSink *sink, const char *field, double value)
 {
@@ -344,14 +407,27 @@ score_number(FeatureSink *sink, const char *field, double value)
 	WeightEntry *e;
 	double		t;
 
-	if (spec == NULL || (e = weights_lookup(s->model->weights, field)) == NULL)
+	if (spec == NULL)
 		return;
-	t = spec->log ? feature_transform(value) : value;
-	t = Max(spec->min, Min(spec->max, t));
-	s->logit += e->weight * (t - spec->mean) / spec->std;
-	if (s->explain)
-		note(s, field, psprintf("%g", value),
-			 e->weight * (t - spec->mean) / spec->std);
+	if ((e = weights_lookup(s->model->weights, field)) != NULL)
+	{
+		t = spec->log ? feature_transform(value) : value;
+		t = Max(spec->min, Min(spec->max, t));
+		s->logit += e->weight * (t - spec->mean) / spec->std;
+		if (s->explain)
+			note(s, field, psprintf("%g", value),
+				 e->weight * (t - spec->mean) / spec->std);
+	}
+	if (spec->ncuts > 0)
+	{
+		int			b = bin_of(spec->bounds, spec->ncuts, value);
+
+		if (spec->has_bin_weight[b])
+		{
+			s->logit += spec->bin_weight[b];
+			note(s, field, spec->bin_names[b], spec->bin_weight[b]);
+		}
+	}
 }
 
 /*

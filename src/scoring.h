@@ -90,8 +90,8 @@ typedef struct LeadInput
 
 /*
  * Receives the features of one lead.  A category is a field with a level
- * (NULL level: missing); a number is a field with a value that has already
- * been transformed with feature_transform().
+ * (NULL level: missing); a number is a field with its finite value, as it
+ * came (the sink applies feature_transform() where it needs to).
  */
 typedef struct FeatureSink
 {

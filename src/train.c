@@ -37,6 +37,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "bins.h"
 #include "fit.h"
 #include "scoring.h"
 
@@ -47,6 +48,7 @@ typedef struct TrainOptions
 {
 	double		l2;				/* regularisation strength */
 	int			min_count;		/* rarer levels are pooled into "(other)" */
+	int			bins;			/* ranges per number (bins.c); < 2: none */
 	double		holdout;		/* share of leads measured, not fitted */
 	int64		seed;			/* chooses the holdout leads */
 	int			max_iter;
@@ -80,6 +82,12 @@ typedef struct Token
 	Moments		raw;			/* of the values themselves */
 	bool		log;			/* which of the two the model uses */
 	int32		column;			/* -1: dropped */
+	/* a kept number's ranges (bins.c): ncuts cuts, ncuts + 1 columns */
+	int			ncuts;
+	double	   *cuts;
+	char	  **cut_texts;
+	float4	   *bounds;
+	int32	   *bin_column;		/* -1: too rare for a column of its own */
 } Token;
 
 typedef struct TokenEntry
@@ -258,6 +266,7 @@ parse_options(Jsonb *options, TrainOptions *opt)
 
 	opt->l2 = 1.0;
 	opt->min_count = 20;
+	opt->bins = 8;
 	opt->holdout = 0.2;
 	opt->seed = 0;
 	opt->max_iter = 500;
@@ -291,6 +300,8 @@ parse_options(Jsonb *options, TrainOptions *opt)
 			opt->l2 = option_number(key, &v, 1e-9, 1e9);
 		else if (strcmp(key, "min_count") == 0)
 			opt->min_count = (int) option_number(key, &v, 1, 1e9);
+		else if (strcmp(key, "bins") == 0)
+			opt->bins = (int) option_number(key, &v, 0, BINS_MAX);
 		else if (strcmp(key, "holdout") == 0)
 			opt->holdout = option_number(key, &v, 0, 0.9);
 		else if (strcmp(key, "seed") == 0)
@@ -811,6 +822,131 @@ assign_columns(Trainer *tr)
 	}
 }
 
+/* How many stored values of a number choose its cuts, at most */
+#define BIN_SAMPLE		16384
+
+/*
+ * The stored values of every kept number, every stride-th one of each
+ * (deterministic: the same data gives the same cuts).
+ */
+static float4 **
+sample_numbers(Trainer *tr, int *nsample)
+{
+	float4	  **sample = palloc0(sizeof(float4 *) * tr->ntokens);
+	int64	   *seen = palloc0(sizeof(int64) * tr->ntokens);
+	int64	   *stride = palloc0(sizeof(int64) * tr->ntokens);
+	int64		k;
+	int32		i;
+
+	for (i = 0; i < tr->ntokens; i++)
+	{
+		Token	   *t = &tr->tokens[i];
+
+		if (!t->numeric || t->column < 0)
+			continue;
+		stride[i] = t->count / BIN_SAMPLE + 1;
+		sample[i] = palloc(sizeof(float4) * (t->count / stride[i] + 1));
+	}
+	for (k = 0; k < tr->nraw; k++)
+	{
+		int32		i = tr->raw[k].token;
+
+		if (sample[i] != NULL && seen[i]++ % stride[i] == 0)
+			sample[i][nsample[i]++] = tr->raw[k].value;
+	}
+	pfree(seen);
+	pfree(stride);
+	return sample;
+}
+
+/*
+ * Cuts every kept number into at most opt.bins ranges (bins.c) and gives
+ * each range seen at least min_count times a column "field=[a, b)".  A
+ * number whose range names are taken by levels of a category of the same
+ * field (a key that is sometimes a string) keeps its straight line only.
+ */
+static void
+assign_bins(Trainer *tr)
+{
+	int		   *nsample = palloc0(sizeof(int) * tr->ntokens);
+	float4	  **sample;
+	int64	  **count;
+	int64		k;
+	int32		i;
+
+	if (tr->opt.bins < 2)
+		return;
+	sample = sample_numbers(tr, nsample);
+	for (i = 0; i < tr->ntokens; i++)
+	{
+		Token	   *t = &tr->tokens[i];
+		int			b;
+
+		if (sample[i] == NULL)
+			continue;
+		t->cuts = MemoryContextAlloc(tr->cxt, sizeof(double) * tr->opt.bins);
+		t->ncuts = bins_choose(sample[i], nsample[i], tr->opt.bins, t->cuts);
+		t->cut_texts = MemoryContextAlloc(tr->cxt, sizeof(char *) * Max(t->ncuts, 1));
+		t->bounds = MemoryContextAlloc(tr->cxt, sizeof(float4) * Max(t->ncuts, 1));
+		t->bin_column = MemoryContextAlloc(tr->cxt, sizeof(int32) * (t->ncuts + 1));
+		if (t->ncuts == 0)
+			t->bin_column[0] = -1;
+		for (b = 0; b < t->ncuts; b++)
+		{
+			t->cut_texts[b] = MemoryContextStrdup(tr->cxt, bin_cut_text(t->cuts[b]));
+			t->bounds[b] = bin_bound(t->cuts[b]);
+		}
+		pfree(sample[i]);
+	}
+
+	/* how many values fall in each range */
+	count = palloc0(sizeof(int64 *) * tr->ntokens);
+	for (i = 0; i < tr->ntokens; i++)
+		if (tr->tokens[i].ncuts > 0)
+			count[i] = palloc0(sizeof(int64) * (tr->tokens[i].ncuts + 1));
+	for (k = 0; k < tr->nraw; k++)
+	{
+		RawEntry   *r = &tr->raw[k];
+
+		if (count[r->token] != NULL)
+		{
+			Token	   *t = &tr->tokens[r->token];
+
+			count[r->token][bin_of_stored(t->bounds, t->ncuts, r->value)]++;
+		}
+	}
+
+	for (i = 0; i < tr->ntokens; i++)
+	{
+		Token	   *t = &tr->tokens[i];
+		char	  **names;
+		int			b;
+
+		if (t->ncuts == 0)
+			continue;
+		names = palloc(sizeof(char *) * (t->ncuts + 1));
+		for (b = 0; b <= t->ncuts; b++)
+		{
+			names[b] = psprintf("%s=%s", t->field,
+								bin_label(t->cut_texts, t->ncuts, b));
+			if (tokens_lookup(tr->token_index, names[b]) != NULL)
+				break;
+		}
+		if (b <= t->ncuts)
+		{
+			t->ncuts = 0;		/* a category has that name */
+			pfree(count[i]);
+			count[i] = NULL;
+			continue;
+		}
+		for (b = 0; b <= t->ncuts; b++)
+			t->bin_column[b] =
+				count[i][b] >= tr->opt.min_count ?
+				add_column(tr, names[b], NULL) : -1;
+	}
+	pfree(count);
+}
+
 /* Orders (column, value) pairs by column */
 static int
 entry_cmp(const void *a, const void *b)
@@ -908,7 +1044,8 @@ build_patterns(Trainer *tr)
 				cap_y = 0,
 				cap_fold = 0,
 				i;
-	RawEntry   *row = palloc(sizeof(RawEntry) * Max(tr->ntokens, 1));
+	/* a lead has each token at most once, a number with its range */
+	RawEntry   *row = palloc(sizeof(RawEntry) * 2 * Max(tr->ntokens, 1));
 
 	pt->ncols = tr->ncols;
 	pt->npatterns = 0;
@@ -939,6 +1076,18 @@ build_patterns(Trainer *tr)
 				(float4) ((token_value(t, tr->raw[k].value) - token_moments(t)->mean) /
 						  moments_std(token_moments(t))) : 1.0f;
 			len++;
+			if (t->ncuts > 0)
+			{
+				int32		col = t->bin_column[bin_of_stored(t->bounds, t->ncuts,
+															  tr->raw[k].value)];
+
+				if (col >= 0)
+				{
+					row[len].token = col;
+					row[len].value = 1.0f;
+					len++;
+				}
+			}
 		}
 		qsort(row, len, sizeof(RawEntry), entry_cmp);
 
@@ -1119,7 +1268,7 @@ weights_json(Trainer *tr, const double *beta)
 	return buf.data;
 }
 
-/* The scaling of the numeric columns as {"name": {mean, std, min, max, log}} */
+/* The numeric columns as {"name": {mean, std, min, max, log[, cuts]}} */
 static char *
 numeric_json(Trainer *tr)
 {
@@ -1141,8 +1290,18 @@ numeric_json(Trainer *tr)
 		escape_json(&buf, t->name);
 		appendStringInfo(&buf,
 						 ": {\"mean\": %.17g, \"std\": %.17g, \"min\": %.17g, \"max\": %.17g,"
-						 " \"log\": %s}",
+						 " \"log\": %s",
 						 m->mean, moments_std(m), m->min, m->max, t->log ? "true" : "false");
+		if (t->ncuts > 0)
+		{
+			int			b;
+
+			appendStringInfoString(&buf, ", \"cuts\": [");
+			for (b = 0; b < t->ncuts; b++)
+				appendStringInfo(&buf, "%s%s", b ? ", " : "", t->cut_texts[b]);
+			appendStringInfoChar(&buf, ']');
+		}
+		appendStringInfoChar(&buf, '}');
 		first = false;
 	}
 	appendStringInfoChar(&buf, '}');
@@ -1329,6 +1488,7 @@ scoring_train(PG_FUNCTION_ARGS)
 	if (tr->opt.ltv)
 		ltv_leads = learn_ltv(tr, until);
 	assign_columns(tr);
+	assign_bins(tr);
 	build_patterns(tr);
 
 	/* fit on the training fold and measure on the holdout ... */
