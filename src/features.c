@@ -115,17 +115,28 @@ features_emit_fixed(const LeadInput *lead, FeatureSink *sink)
 				(lead->prior_wins + 1.0) / (lead->prior_leads + 2.0));
 }
 
-/* Emits one free feature from its JSON value */
+/*
+ * Emits one free feature from its JSON value; a string's level is copied to
+ * scratch (or palloc'd when scratch is NULL) to end it with a NUL.
+ */
 static void
-emit_free_value(FeatureSink *sink, const char *field, JsonbValue *v)
+emit_free_value(FeatureSink *sink, const char *field, JsonbValue *v,
+				StringInfo scratch)
 {
 	double		d;
 
 	switch (v->type)
 	{
 		case jbvString:
-			sink->category(sink, field,
-						   pnstrdup(v->val.string.val, v->val.string.len));
+			if (scratch == NULL)
+				sink->category(sink, field,
+							   pnstrdup(v->val.string.val, v->val.string.len));
+			else
+			{
+				resetStringInfo(scratch);
+				appendBinaryStringInfo(scratch, v->val.string.val, v->val.string.len);
+				sink->category(sink, field, scratch->data);
+			}
 			break;
 		case jbvBool:
 			sink->category(sink, field, v->val.boolean ? "true" : "false");
@@ -144,36 +155,27 @@ emit_free_value(FeatureSink *sink, const char *field, JsonbValue *v)
 }
 
 /*
- * Builds "features.KEY" in a palloc'd string.  '=' separates a field from
- * its level in a model's coefficients, so a key's '=' and '%' are written
- * %3D and %25: a key may hold anything and the model still reads back.
+ * Writes "features.KEY" into buf.  '=' separates a field from its level in
+ * a model's coefficients, so a key's '=' and '%' are written %3D and %25: a
+ * key may hold anything and the model still reads back.
  */
-static char *
-free_field_name(const char *key, int keylen)
+static void
+free_field_name(StringInfo buf, const char *key, int keylen)
 {
-	int			escapes = 0;
-	int			i;
-	char	   *field,
-			   *p;
+	int			i,
+				from = 0;
 
-	/* sized exactly: this runs for every key of every training lead */
-	for (i = 0; i < keylen; i++)
-		escapes += key[i] == '=' || key[i] == '%';
-	field = palloc(sizeof(FEATURES_PREFIX) + keylen + 2 * escapes);
-	memcpy(field, FEATURES_PREFIX, sizeof(FEATURES_PREFIX) - 1);
-	p = field + sizeof(FEATURES_PREFIX) - 1;
+	resetStringInfo(buf);
+	appendBinaryStringInfo(buf, FEATURES_PREFIX, sizeof(FEATURES_PREFIX) - 1);
 	for (i = 0; i < keylen; i++)
 	{
-		if (key[i] == '=' || key[i] == '%')
-		{
-			memcpy(p, key[i] == '=' ? "%3D" : "%25", 3);
-			p += 3;
-		}
-		else
-			*p++ = key[i];
+		if (key[i] != '=' && key[i] != '%')
+			continue;
+		appendBinaryStringInfo(buf, key + from, i - from);
+		appendStringInfoString(buf, key[i] == '=' ? "%3D" : "%25");
+		from = i + 1;
 	}
-	*p = '\0';
-	return field;
+	appendBinaryStringInfo(buf, key + from, keylen - from);
 }
 
 /* The JSON key of a free field, undoing free_field_name() */
@@ -207,15 +209,16 @@ free_field_key(const char *field, int *keylen)
 /*
  * Emits every free feature of a lead's jsonb: used by training, which must
  * see all keys to learn which ones matter.  Anything but an object carries
- * nothing.
+ * nothing.  The names and levels passed to the sink live in the two
+ * scratch buffers until the next feature: a sink keeps copies.
  */
 void
-features_emit_all_free(Jsonb *features, FeatureSink *sink)
+features_emit_all_free(Jsonb *features, FeatureSink *sink,
+					   StringInfo field, StringInfo level)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	char	   *field = NULL;
 
 	if (features == NULL || !JB_ROOT_IS_OBJECT(features))
 		return;
@@ -224,9 +227,9 @@ features_emit_all_free(Jsonb *features, FeatureSink *sink)
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (tok == WJB_KEY)
-			field = free_field_name(v.val.string.val, v.val.string.len);
+			free_field_name(field, v.val.string.val, v.val.string.len);
 		else if (tok == WJB_VALUE)
-			emit_free_value(sink, field, &v);
+			emit_free_value(sink, field->data, &v, level);
 	}
 }
 
@@ -252,7 +255,7 @@ features_emit_free(Jsonb *features, const char *const *fields, int nfields,
 
 		v = getKeyJsonValueFromContainer(&features->root, key, keylen, NULL);
 		if (v != NULL)
-			emit_free_value(sink, fields[i], v);
+			emit_free_value(sink, fields[i], v, NULL);
 	}
 }
 

@@ -12,7 +12,10 @@
  * with Newton's method while the Hessian is small enough to factor (up to
  * NEWTON_MAX_COLS columns: a handful of iterations whatever the scaling of
  * the features), and with L-BFGS (Nocedal & Wright, algorithm 7.4) beyond
- * that; both with a backtracking line search.  The intercept is not
+ * that; both with a backtracking line search.  On many patterns a Newton
+ * fit on an even sample first brings a cold start close to the optimum
+ * (fit_warm_start), so that the fit on all of them takes two or three
+ * Hessians instead of five.  The intercept is not
  * penalised, so at the optimum the predicted wins add up to the actual
  * wins of the data fitted: the model is calibrated in the large by
  * construction.
@@ -37,6 +40,14 @@
 
 /* Newton's method factors a dense Hessian of at most this many columns */
 #define NEWTON_MAX_COLS 1500
+
+/* Newton stops when the decrement per lead falls below NEWTON_TOLERANCE, or
+ * after a full step taken from below NEWTON_LAST_STEP */
+#define NEWTON_TOLERANCE 1e-12
+#define NEWTON_LAST_STEP 1e-8
+
+/* The warm start fits on about this many patterns */
+#define WARM_SAMPLE 100000
 
 /* Whether pattern p takes part when fitting or measuring fold */
 static inline bool
@@ -386,8 +397,8 @@ cholesky_solve(double *h, double *b, int n)
 
 /*
  * Fits with Newton's method and a backtracking line search: stops when the
- * Newton decrement per lead falls below 1e-12, or after max_iter
- * iterations.  Returns false in *ok when the Hessian could not be factored,
+ * Newton decrement per lead falls below NEWTON_TOLERANCE, after a full step
+ * from below NEWTON_LAST_STEP, or after max_iter iterations.  Returns false in *ok when the Hessian could not be factored,
  * for the caller to go on with L-BFGS.
  */
 static FitResult
@@ -423,7 +434,7 @@ fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
 		}
 		res.iterations++;
 		decrement = -dot(g, d, n);
-		if (decrement / weight < 1e-12)
+		if (decrement / weight < NEWTON_TOLERANCE)
 		{
 			res.converged = true;
 			break;
@@ -445,10 +456,94 @@ fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
 		}
 		memcpy(beta, xnew, sizeof(double) * n);
 		f = fnew;
+
+		/*
+		 * A full step from this close squares the decrement (quadratic
+		 * convergence): the next one would be far below the tolerance, so
+		 * it is not worth a Hessian to find that out.
+		 */
+		if (step == 1.0 && decrement / weight < NEWTON_LAST_STEP)
+		{
+			res.converged = true;
+			break;
+		}
 	}
 	pfree(h);
 	res.loss = f;
 	return res;
+}
+
+/*
+ * Every stride-th pattern of fold, as patterns of their own (all in fold 0)
+ */
+static Patterns
+patterns_every(const Patterns *pt, int fold, int64 stride)
+{
+	Patterns	sub;
+	int64		p,
+				m = 0,
+				len = 0;
+
+	for (p = 0; p < pt->npatterns; p += stride)
+		if (in_fold(pt, p, fold))
+		{
+			m++;
+			len += pt->start[p + 1] - pt->start[p];
+		}
+	sub.ncols = pt->ncols;
+	sub.npatterns = m;
+	sub.start = palloc(sizeof(int64) * (m + 1));
+	sub.cols = palloc(sizeof(int32) * Max(len, 1));
+	sub.vals = palloc(sizeof(float4) * Max(len, 1));
+	sub.n = palloc(sizeof(double) * Max(m, 1));
+	sub.y = palloc(sizeof(double) * Max(m, 1));
+	sub.fold = palloc0(sizeof(char) * Max(m, 1));
+	sub.start[0] = 0;
+	m = 0;
+	for (p = 0; p < pt->npatterns; p += stride)
+	{
+		int64		from = pt->start[p],
+					to = pt->start[p + 1];
+
+		if (!in_fold(pt, p, fold))
+			continue;
+		memcpy(&sub.cols[sub.start[m]], &pt->cols[from], sizeof(int32) * (to - from));
+		memcpy(&sub.vals[sub.start[m]], &pt->vals[from], sizeof(float4) * (to - from));
+		sub.n[m] = pt->n[p];
+		sub.y[m] = pt->y[p];
+		sub.start[m + 1] = sub.start[m] + (to - from);
+		m++;
+	}
+	return sub;
+}
+
+/*
+ * Moves beta from a cold start close to the optimum for little: a Newton
+ * fit on an even sample of about WARM_SAMPLE patterns of fold, its penalty
+ * scaled down with its weight, so that the fit on all patterns needs two
+ * Hessians instead of five.  Does nothing when the patterns are few.
+ */
+void
+fit_warm_start(const Patterns *pt, int fold, double l2, int max_iter,
+			   double *beta)
+{
+	int64		stride = pt->npatterns / WARM_SAMPLE;
+	Patterns	sub;
+	bool		ok;
+	double		share;
+
+	if (stride < 4 || pt->ncols > NEWTON_MAX_COLS)
+		return;
+	sub = patterns_every(pt, fold, stride);
+	share = fold_weight(&sub, -1) / Max(fold_weight(pt, fold), 1.0);
+	if (sub.npatterns > 0)
+		fit_newton(&sub, -1, l2 * share, max_iter, beta, &ok);
+	pfree(sub.start);
+	pfree(sub.cols);
+	pfree(sub.vals);
+	pfree(sub.n);
+	pfree(sub.y);
+	pfree(sub.fold);
 }
 
 /*

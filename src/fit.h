@@ -40,6 +40,8 @@ typedef struct FitResult
 
 extern FitResult fit_logistic(const Patterns *pt, int fold, double l2,
 							  int max_iter, double *beta);
+extern void fit_warm_start(const Patterns *pt, int fold, double l2,
+						   int max_iter, double *beta);
 extern double pattern_logit(const Patterns *pt, int64 p, const double *beta);
 extern void fold_metrics(const Patterns *pt, int fold, const double *beta,
 						 StringInfo out);

@@ -23,6 +23,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
 #include "executor/spi.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
@@ -104,7 +105,8 @@ typedef struct FeatureSink
 extern void features_emit_fixed(const LeadInput *lead, FeatureSink *sink);
 extern void features_emit_free(Jsonb *features, const char *const *fields,
 							   int nfields, FeatureSink *sink);
-extern void features_emit_all_free(Jsonb *features, FeatureSink *sink);
+extern void features_emit_all_free(Jsonb *features, FeatureSink *sink,
+								   StringInfo field, StringInfo level);
 extern double feature_transform(double x);
 extern bool numeric_to_finite_double(Numeric num, double *result);
 extern char *client_segment(const LeadInput *lead);

@@ -87,6 +87,7 @@ typedef struct Token
 	double	   *cuts;
 	char	  **cut_texts;
 	float4	   *bounds;
+	int64	   *bin_count;		/* values in each range */
 	int32	   *bin_column;		/* -1: too rare for a column of its own */
 } Token;
 
@@ -128,6 +129,44 @@ typedef struct PatternEntry
 	int64		pattern;
 } PatternEntry;
 
+/* A client at a moment: its history is the same for all its leads then */
+typedef struct HistoryKey
+{
+	int64		client_id;
+	TimestampTz at;
+} HistoryKey;
+
+typedef struct History
+{
+	HistoryKey	key;
+	char		status;
+	int64		leads;
+	int64		wins;
+} History;
+
+/* The finaliser of MurmurHash3 over the key's two halves */
+static inline uint32
+history_hash(HistoryKey k)
+{
+	uint64		h = (uint64) k.client_id * UINT64CONST(0x9E3779B97F4A7C15) ^ (uint64) k.at;
+
+	h ^= h >> 33;
+	h *= UINT64CONST(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	return (uint32) h;
+}
+
+#define SH_PREFIX		histories
+#define SH_ELEMENT_TYPE History
+#define SH_KEY_TYPE		HistoryKey
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, k) history_hash(k)
+#define SH_EQUAL(tb, a, b) ((a).client_id == (b).client_id && (a).at == (b).at)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
 /* Everything a training run holds */
 typedef struct Trainer
 {
@@ -141,9 +180,11 @@ typedef struct Trainer
 	int32		ntokens;
 	int32		tokens_cap;
 	StringInfoData keybuf;
+	StringInfoData fieldbuf;	/* scratch of features_emit_all_free() */
+	StringInfoData levelbuf;
 
 	/* the client history of every (client, moment) of the window */
-	HTAB	   *histories;
+	histories_hash *histories;
 
 	/* raw leads: the entries of lead i start at rows[i].raw_start */
 	RawEntry   *raw;
@@ -490,37 +531,20 @@ in_holdout(const TrainOptions *opt, int64 lead_id)
 	return (double) (h % 1000000) < opt->holdout * 1000000;
 }
 
-/* Reads a numeric result column as a finite double, NaN when it is not */
-static double
-column_double(HeapTuple tup, TupleDesc desc, int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-	double		x;
+/* The columns of a row of the training query (read_training_data) */
+#define TRAIN_COLUMNS	16
 
-	if (isnull || !numeric_to_finite_double(DatumGetNumeric(d), &x) || x < 0)
-		return NAN;
-	return x;
+/* A text column of a deformed row as a C string, NULL when null */
+static inline char *
+text_column(Datum *v, bool *null, int col)
+{
+	return null[col] ? NULL : TextDatumGetCString(v[col]);
 }
 
 /* ----------------------------------------------------------------
  * The client history of the training leads
  * ----------------------------------------------------------------
  */
-
-/* A client at a moment: its history is the same for all its leads then */
-typedef struct HistoryKey
-{
-	int64		client_id;
-	TimestampTz at;
-} HistoryKey;
-
-typedef struct History
-{
-	HistoryKey	key;			/* hash key: must be first */
-	int64		leads;
-	int64		wins;
-} History;
 
 /*
  * The history of every client at every moment of [since, until) that has
@@ -533,13 +557,12 @@ typedef struct History
  * (times log of the wins pending), where a lookup per lead would walk
  * each client's history once per lead.
  */
-static HTAB *
+static histories_hash *
 read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 {
 	Oid			argtypes[1] = {TIMESTAMPTZOID};
 	Datum		args[1] = {TimestampTzGetDatum(until)};
-	HASHCTL		ctl;
-	HTAB	   *histories;
+	histories_hash *histories = histories_create(cxt, 1024, NULL);
 	Portal		portal;
 	Closings	pending = {NULL, 0, 0, CurrentMemoryContext};
 	int64		client = 0;
@@ -547,13 +570,6 @@ read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 	TimestampTz at = 0;
 	int64		leads = 0,
 				wins = 0;
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(HistoryKey);
-	ctl.entrysize = sizeof(History);
-	ctl.hcxt = cxt;
-	histories = hash_create("scoring train histories", 1024, &ctl,
-							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	portal = SPI_cursor_open_with_args(
 		NULL,
@@ -589,15 +605,15 @@ read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 			{
 				History    *h;
 				HistoryKey	key;
+				bool		found;
 
 				at = t;
 				wins += closings_settle(&pending, at);
 				if (at >= since)
 				{
-					memset(&key, 0, sizeof(key));
 					key.client_id = client;
 					key.at = at;
-					h = hash_search(histories, &key, HASH_ENTER, NULL);
+					h = histories_insert(histories, key, &found);
 					h->leads = leads;
 					h->wins = wins;
 				}
@@ -623,40 +639,34 @@ static void
 read_training_row(Trainer *tr, HeapTuple tup, TupleDesc desc)
 {
 	LeadInput	lead;
-	bool		isnull;
-	Datum		d;
+	Datum		v[TRAIN_COLUMNS];
+	bool		null[TRAIN_COLUMNS];
 	int64		i = tr->nrows;
 	LeadRow    *r;
 
+	heap_deform_tuple(tup, desc, v, null);
 	memset(&lead, 0, sizeof(lead));
-	lead.client_core = -1;
-	lead.lead_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	lead.shop = SPI_getvalue(tup, desc, 2);
-	lead.channel = SPI_getvalue(tup, desc, 3);
-	lead.category = SPI_getvalue(tup, desc, 4);
-	lead.brand = SPI_getvalue(tup, desc, 5);
-	d = SPI_getbinval(tup, desc, 6, &isnull);
-	lead.budget = isnull ? NULL : DatumGetNumeric(d);
-	d = SPI_getbinval(tup, desc, 7, &isnull);
-	lead.features = isnull ? NULL : DatumGetJsonbP(d);
-	lead.client_kind = SPI_getvalue(tup, desc, 8);
+	lead.lead_id = DatumGetInt64(v[0]);
+	lead.shop = text_column(v, null, 1);
+	lead.channel = text_column(v, null, 2);
+	lead.category = text_column(v, null, 3);
+	lead.brand = text_column(v, null, 4);
+	lead.budget = null[5] ? NULL : DatumGetNumeric(v[5]);
+	lead.features = null[6] ? NULL : DatumGetJsonbP(v[6]);
+	lead.client_kind = text_column(v, null, 7);
 	lead.has_client = lead.client_kind != NULL;
-	lead.client_industry = SPI_getvalue(tup, desc, 9);
-	lead.client_okved = SPI_getvalue(tup, desc, 10);
-	d = SPI_getbinval(tup, desc, 11, &isnull);
-	lead.client_core = isnull ? -1 : DatumGetBool(d) ? 1 : 0;
-	d = SPI_getbinval(tup, desc, 12, &isnull);
-	lead.client_turnover = isnull ? NULL : DatumGetNumeric(d);
-	d = SPI_getbinval(tup, desc, 13, &isnull);
-	if (!isnull)
+	lead.client_industry = text_column(v, null, 8);
+	lead.client_okved = text_column(v, null, 9);
+	lead.client_core = null[10] ? -1 : DatumGetBool(v[10]) ? 1 : 0;
+	lead.client_turnover = null[11] ? NULL : DatumGetNumeric(v[11]);
+	if (!null[12])
 	{
 		HistoryKey	key;
 		History    *h;
 
-		memset(&key, 0, sizeof(key));
-		key.client_id = DatumGetInt64(d);
-		key.at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 14, &isnull));
-		h = hash_search(tr->histories, &key, HASH_FIND, NULL);
+		key.client_id = DatumGetInt64(v[12]);
+		key.at = DatumGetTimestampTz(v[13]);
+		h = histories_lookup(tr->histories, key);
 		if (h != NULL)
 		{
 			lead.prior_leads = h->leads;
@@ -667,14 +677,17 @@ read_training_row(Trainer *tr, HeapTuple tup, TupleDesc desc)
 	tr->rows = grow(tr->cxt, tr->rows, &tr->rows_cap, i + 1, sizeof(LeadRow));
 	r = &tr->rows[i];
 	r->raw_start = tr->nraw;
-	r->won = DatumGetBool(SPI_getbinval(tup, desc, 15, &isnull));
+	r->won = DatumGetBool(v[14]);
 	r->fold = in_holdout(&tr->opt, lead.lead_id) ? 1 : 0;
-	r->potential = column_double(tup, desc, 16);
+	r->potential = NAN;
+	if (!null[15] && (!numeric_to_finite_double(DatumGetNumeric(v[15]), &r->potential) ||
+					  r->potential < 0))
+		r->potential = NAN;
 	r->segment = segment_id(tr, &lead);
 	tr->nwon += r->won;
 
 	features_emit_fixed(&lead, &tr->sink);
-	features_emit_all_free(lead.features, &tr->sink);
+	features_emit_all_free(lead.features, &tr->sink, &tr->fieldbuf, &tr->levelbuf);
 	tr->nrows++;
 }
 
@@ -752,6 +765,114 @@ add_column(Trainer *tr, const char *name, Token *numeric)
 	return tr->ncols++;
 }
 
+/* How many stored values of a number choose its cuts, at most */
+#define BIN_SAMPLE		16384
+
+/*
+ * The stored values of every number seen min_count times, every stride-th
+ * one of each (deterministic: the same data gives the same cuts).
+ */
+static float4 **
+sample_numbers(Trainer *tr, int *nsample)
+{
+	float4	  **sample = palloc0(sizeof(float4 *) * tr->ntokens);
+	int64	   *seen = palloc0(sizeof(int64) * tr->ntokens);
+	int64	   *stride = palloc0(sizeof(int64) * tr->ntokens);
+	int64		k;
+	int32		i;
+
+	for (i = 0; i < tr->ntokens; i++)
+	{
+		Token	   *t = &tr->tokens[i];
+
+		if (!t->numeric || t->count < tr->opt.min_count)
+			continue;
+		stride[i] = t->count / BIN_SAMPLE + 1;
+		sample[i] = palloc(sizeof(float4) * (t->count / stride[i] + 1));
+	}
+	for (k = 0; k < tr->nraw; k++)
+	{
+		int32		i = tr->raw[k].token;
+
+		if (sample[i] != NULL && seen[i]++ % stride[i] == 0)
+			sample[i][nsample[i]++] = tr->raw[k].value;
+	}
+	pfree(seen);
+	pfree(stride);
+	return sample;
+}
+
+/*
+ * Cuts every number seen min_count times into at most opt.bins ranges
+ * (bins.c) and counts the values in each range.
+ */
+static void
+choose_bins(Trainer *tr)
+{
+	int		   *nsample = palloc0(sizeof(int) * tr->ntokens);
+	float4	  **sample;
+	int64		k;
+	int32		i;
+
+	if (tr->opt.bins < 2)
+		return;
+	sample = sample_numbers(tr, nsample);
+	for (i = 0; i < tr->ntokens; i++)
+	{
+		Token	   *t = &tr->tokens[i];
+		int			b;
+
+		if (sample[i] == NULL)
+			continue;
+		t->cuts = MemoryContextAlloc(tr->cxt, sizeof(double) * tr->opt.bins);
+		t->ncuts = bins_choose(sample[i], nsample[i], tr->opt.bins, t->cuts);
+		t->cut_texts = MemoryContextAlloc(tr->cxt, sizeof(char *) * Max(t->ncuts, 1));
+		t->bounds = MemoryContextAlloc(tr->cxt, sizeof(float4) * Max(t->ncuts, 1));
+		t->bin_count = MemoryContextAllocZero(tr->cxt, sizeof(int64) * (t->ncuts + 1));
+		t->bin_column = MemoryContextAlloc(tr->cxt, sizeof(int32) * (t->ncuts + 1));
+		for (b = 0; b < t->ncuts; b++)
+		{
+			t->cut_texts[b] = MemoryContextStrdup(tr->cxt, bin_cut_text(t->cuts[b]));
+			t->bounds[b] = bin_bound(t->cuts[b]);
+		}
+		pfree(sample[i]);
+	}
+	for (k = 0; k < tr->nraw; k++)
+	{
+		Token	   *t = &tr->tokens[tr->raw[k].token];
+
+		if (t->ncuts > 0)
+			t->bin_count[bin_of_stored(t->bounds, t->ncuts, tr->raw[k].value)]++;
+	}
+}
+
+/*
+ * Gives each range of a kept number seen at least min_count times a column
+ * "field=[a, b)", right after the number's own so that a lead's columns
+ * come nearly in order.  A number whose range names are taken by levels of
+ * a category of the same field (a key that is sometimes a string) keeps
+ * its straight line only.
+ */
+static void
+add_bin_columns(Trainer *tr, Token *t)
+{
+	char	  **names = palloc(sizeof(char *) * (t->ncuts + 1));
+	int			b;
+
+	for (b = 0; b <= t->ncuts; b++)
+	{
+		names[b] = psprintf("%s=%s", t->field, bin_label(t->cut_texts, t->ncuts, b));
+		if (tokens_lookup(tr->token_index, names[b]) != NULL)
+		{
+			t->ncuts = 0;		/* a category has that name */
+			return;
+		}
+	}
+	for (b = 0; b <= t->ncuts; b++)
+		t->bin_column[b] = t->bin_count[b] >= tr->opt.min_count ?
+			add_column(tr, names[b], NULL) : -1;
+}
+
 /*
  * Gives every token its column.  A field seen in fewer than min_count
  * leads is dropped whole; within a field, levels seen at least min_count
@@ -802,6 +923,10 @@ assign_columns(Trainer *tr)
 			t->column = (t->count >= tr->opt.min_count &&
 						 moments_std(token_moments(t)) > 1e-6) ?
 				add_column(tr, t->name, t) : -1;
+			if (t->column < 0)
+				t->ncuts = 0;
+			else if (t->ncuts > 0)
+				add_bin_columns(tr, t);
 		}
 		else if (t->count == tr->nrows)
 			t->column = -1;		/* in every lead: the intercept says it */
@@ -822,139 +947,25 @@ assign_columns(Trainer *tr)
 	}
 }
 
-/* How many stored values of a number choose its cuts, at most */
-#define BIN_SAMPLE		16384
-
 /*
- * The stored values of every kept number, every stride-th one of each
- * (deterministic: the same data gives the same cuts).
- */
-static float4 **
-sample_numbers(Trainer *tr, int *nsample)
-{
-	float4	  **sample = palloc0(sizeof(float4 *) * tr->ntokens);
-	int64	   *seen = palloc0(sizeof(int64) * tr->ntokens);
-	int64	   *stride = palloc0(sizeof(int64) * tr->ntokens);
-	int64		k;
-	int32		i;
-
-	for (i = 0; i < tr->ntokens; i++)
-	{
-		Token	   *t = &tr->tokens[i];
-
-		if (!t->numeric || t->column < 0)
-			continue;
-		stride[i] = t->count / BIN_SAMPLE + 1;
-		sample[i] = palloc(sizeof(float4) * (t->count / stride[i] + 1));
-	}
-	for (k = 0; k < tr->nraw; k++)
-	{
-		int32		i = tr->raw[k].token;
-
-		if (sample[i] != NULL && seen[i]++ % stride[i] == 0)
-			sample[i][nsample[i]++] = tr->raw[k].value;
-	}
-	pfree(seen);
-	pfree(stride);
-	return sample;
-}
-
-/*
- * Cuts every kept number into at most opt.bins ranges (bins.c) and gives
- * each range seen at least min_count times a column "field=[a, b)".  A
- * number whose range names are taken by levels of a category of the same
- * field (a key that is sometimes a string) keeps its straight line only.
+ * Orders a lead's (column, value) pairs by column.  Columns are numbered in
+ * the order tokens were first met, a number's ranges after it, so a lead's
+ * pairs come nearly in order and insertion sort is the fast way.
  */
 static void
-assign_bins(Trainer *tr)
+sort_entries(RawEntry *row, int64 len)
 {
-	int		   *nsample = palloc0(sizeof(int) * tr->ntokens);
-	float4	  **sample;
-	int64	  **count;
-	int64		k;
-	int32		i;
+	int64		i,
+				j;
 
-	if (tr->opt.bins < 2)
-		return;
-	sample = sample_numbers(tr, nsample);
-	for (i = 0; i < tr->ntokens; i++)
+	for (i = 1; i < len; i++)
 	{
-		Token	   *t = &tr->tokens[i];
-		int			b;
+		RawEntry	e = row[i];
 
-		if (sample[i] == NULL)
-			continue;
-		t->cuts = MemoryContextAlloc(tr->cxt, sizeof(double) * tr->opt.bins);
-		t->ncuts = bins_choose(sample[i], nsample[i], tr->opt.bins, t->cuts);
-		t->cut_texts = MemoryContextAlloc(tr->cxt, sizeof(char *) * Max(t->ncuts, 1));
-		t->bounds = MemoryContextAlloc(tr->cxt, sizeof(float4) * Max(t->ncuts, 1));
-		t->bin_column = MemoryContextAlloc(tr->cxt, sizeof(int32) * (t->ncuts + 1));
-		if (t->ncuts == 0)
-			t->bin_column[0] = -1;
-		for (b = 0; b < t->ncuts; b++)
-		{
-			t->cut_texts[b] = MemoryContextStrdup(tr->cxt, bin_cut_text(t->cuts[b]));
-			t->bounds[b] = bin_bound(t->cuts[b]);
-		}
-		pfree(sample[i]);
+		for (j = i; j > 0 && row[j - 1].token > e.token; j--)
+			row[j] = row[j - 1];
+		row[j] = e;
 	}
-
-	/* how many values fall in each range */
-	count = palloc0(sizeof(int64 *) * tr->ntokens);
-	for (i = 0; i < tr->ntokens; i++)
-		if (tr->tokens[i].ncuts > 0)
-			count[i] = palloc0(sizeof(int64) * (tr->tokens[i].ncuts + 1));
-	for (k = 0; k < tr->nraw; k++)
-	{
-		RawEntry   *r = &tr->raw[k];
-
-		if (count[r->token] != NULL)
-		{
-			Token	   *t = &tr->tokens[r->token];
-
-			count[r->token][bin_of_stored(t->bounds, t->ncuts, r->value)]++;
-		}
-	}
-
-	for (i = 0; i < tr->ntokens; i++)
-	{
-		Token	   *t = &tr->tokens[i];
-		char	  **names;
-		int			b;
-
-		if (t->ncuts == 0)
-			continue;
-		names = palloc(sizeof(char *) * (t->ncuts + 1));
-		for (b = 0; b <= t->ncuts; b++)
-		{
-			names[b] = psprintf("%s=%s", t->field,
-								bin_label(t->cut_texts, t->ncuts, b));
-			if (tokens_lookup(tr->token_index, names[b]) != NULL)
-				break;
-		}
-		if (b <= t->ncuts)
-		{
-			t->ncuts = 0;		/* a category has that name */
-			pfree(count[i]);
-			count[i] = NULL;
-			continue;
-		}
-		for (b = 0; b <= t->ncuts; b++)
-			t->bin_column[b] =
-				count[i][b] >= tr->opt.min_count ?
-				add_column(tr, names[b], NULL) : -1;
-	}
-	pfree(count);
-}
-
-/* Orders (column, value) pairs by column */
-static int
-entry_cmp(const void *a, const void *b)
-{
-	int32		x = ((const RawEntry *) a)->token;
-	int32		y = ((const RawEntry *) b)->token;
-
-	return (x > y) - (x < y);
 }
 
 #define SH_PREFIX		patterns
@@ -1089,7 +1100,7 @@ build_patterns(Trainer *tr)
 				}
 			}
 		}
-		qsort(row, len, sizeof(RawEntry), entry_cmp);
+		sort_entries(row, len);
 
 		/* write the candidate past the end */
 		at = pt->start[pt->npatterns];
@@ -1480,6 +1491,8 @@ scoring_train(PG_FUNCTION_ARGS)
 	tr->token_index = tokens_create(cxt, 1024, NULL);
 	tr->segment_index = tokens_create(cxt, 64, NULL);
 	initStringInfo(&tr->keybuf);
+	initStringInfo(&tr->fieldbuf);
+	initStringInfo(&tr->levelbuf);
 
 	SPI_connect();
 	MemoryContextSwitchTo(cxt);
@@ -1487,13 +1500,15 @@ scoring_train(PG_FUNCTION_ARGS)
 	check_training_data(tr, since, until);
 	if (tr->opt.ltv)
 		ltv_leads = learn_ltv(tr, until);
+	choose_bins(tr);
 	assign_columns(tr);
-	assign_bins(tr);
 	build_patterns(tr);
 
 	/* fit on the training fold and measure on the holdout ... */
 	beta = palloc0(sizeof(double) * tr->ncols);
 	beta[0] = log((tr->nwon + 0.5) / (tr->nrows - tr->nwon + 0.5));
+	fit_warm_start(&tr->pt, tr->opt.holdout > 0 ? 0 : -1, tr->opt.l2,
+				   tr->opt.max_iter, beta);
 	initStringInfo(&metrics);
 	appendStringInfoString(&metrics, "{\"holdout\": ");
 	if (tr->opt.holdout > 0)
