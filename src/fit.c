@@ -60,11 +60,14 @@ in_fold(const Patterns *pt, int64 p, int fold)
 double
 pattern_logit(const Patterns *pt, int64 p, const double *beta)
 {
+	const int32 *pg_restrict cols = pt->cols + pt->start[p];
+	const float4 *pg_restrict vals = pt->vals + pt->start[p];
+	int64		len = pt->start[p + 1] - pt->start[p],
+				k;
 	double		eta = beta[0];
-	int64		k;
 
-	for (k = pt->start[p]; k < pt->start[p + 1]; k++)
-		eta += beta[pt->cols[k]] * pt->vals[k];
+	for (k = 0; k < len; k++)
+		eta += beta[cols[k]] * vals[k];
 	return eta;
 }
 
@@ -96,7 +99,10 @@ objective(const Patterns *pt, int fold, double l2, const double *beta,
 {
 	double		f = 0;
 	int64		p,
-				k;
+				k,
+				len;
+	const int32 *pg_restrict cols;
+	const float4 *pg_restrict vals;
 	int			j;
 
 	memset(grad, 0, sizeof(double) * pt->ncols);
@@ -111,8 +117,11 @@ objective(const Patterns *pt, int fold, double l2, const double *beta,
 		f += pt->n[p] * softplus(eta) - pt->y[p] * eta;
 		r = pt->n[p] * sigmoid(eta) - pt->y[p];
 		grad[0] += r;
-		for (k = pt->start[p]; k < pt->start[p + 1]; k++)
-			grad[pt->cols[k]] += r * pt->vals[k];
+		len = pt->start[p + 1] - pt->start[p];
+		cols = pt->cols + pt->start[p];
+		vals = pt->vals + pt->start[p];
+		for (k = 0; k < len; k++)
+			grad[cols[k]] += r * vals[k];
 		if ((p & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
@@ -314,7 +323,10 @@ hessian(const Patterns *pt, int fold, double l2, const double *beta, double *h)
 	int			n = pt->ncols;
 	int64		p,
 				k,
-				m;
+				m,
+				len;
+	const int32 *pg_restrict cols;
+	const float4 *pg_restrict vals;
 	int			i,
 				j;
 
@@ -329,14 +341,17 @@ hessian(const Patterns *pt, int fold, double l2, const double *beta, double *h)
 		q = sigmoid(pattern_logit(pt, p, beta));
 		w = pt->n[p] * q * (1 - q);
 		h[0] += w;
-		for (k = pt->start[p]; k < pt->start[p + 1]; k++)
+		len = pt->start[p + 1] - pt->start[p];
+		cols = pt->cols + pt->start[p];
+		vals = pt->vals + pt->start[p];
+		for (k = 0; k < len; k++)
 		{
-			double		wv = w * pt->vals[k];
-			double	   *row = &h[(int64) pt->cols[k] * n];
+			double		wv = w * vals[k];
+			double	   *pg_restrict row = &h[(int64) cols[k] * n];
 
-			h[pt->cols[k]] += wv;	/* intercept row */
-			for (m = k; m < pt->start[p + 1]; m++)
-				row[pt->cols[m]] += wv * pt->vals[m];
+			h[cols[k]] += wv;	/* intercept row */
+			for (m = k; m < len; m++)
+				row[cols[m]] += wv * vals[m];
 		}
 		if ((p & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
