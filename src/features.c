@@ -48,6 +48,27 @@ numeric_to_finite_double(Numeric num, double *result)
 
 	if (numeric_is_nan(num))
 		return false;
+#if PG_VERSION_NUM >= 140000
+	if (numeric_is_inf(num))
+		return false;
+#endif
+
+	/*
+	 * Whole numbers that fit an int4 (counts, roubles, days: most of what a
+	 * lead carries) convert exactly without going through text.
+	 */
+	if (DatumGetInt32(DirectFunctionCall1(numeric_scale, NumericGetDatum(num))) == 0)
+	{
+		bool		error = false;
+		int32		i = numeric_int4_opt_error(num, &error);
+
+		if (!error)
+		{
+			*result = (double) i;
+			return true;
+		}
+	}
+
 	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
 										   NumericGetDatum(num)));
 	if (!isfinite(d))
