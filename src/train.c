@@ -369,13 +369,18 @@ parse_options(Jsonb *options, TrainOptions *opt)
  * ----------------------------------------------------------------
  */
 
-/* Finds or adds a token */
+/*
+ * Finds or adds a token: a number (level NULL) or a level of a category,
+ * named name.  The hash is taken over len bytes of name.
+ */
 static Token *
-intern(Trainer *tr, const char *name, const char *field, bool numeric,
-	   bool special)
+intern(Trainer *tr, const char *name, int len, const char *field,
+	   const char *level)
 {
 	bool		found;
-	TokenEntry *e = tokens_insert(tr->token_index, name, &found);
+	TokenEntry *e = tokens_insert_hash(tr->token_index, name,
+									   hash_bytes((const unsigned char *) name, len),
+									   &found);
 
 	if (!found)
 	{
@@ -388,8 +393,9 @@ intern(Trainer *tr, const char *name, const char *field, bool numeric,
 		memset(t, 0, sizeof(Token));
 		t->name = MemoryContextStrdup(tr->cxt, name);
 		t->field = MemoryContextStrdup(tr->cxt, field);
-		t->numeric = numeric;
-		t->special = special;
+		t->numeric = level == NULL;
+		t->special = level != NULL && (strcmp(level, LEVEL_MISSING) == 0 ||
+									   strcmp(level, LEVEL_PRESENT) == 0);
 		t->logged.min = t->raw.min = INFINITY;
 		t->logged.max = t->raw.max = -INFINITY;
 		e->name = t->name;		/* the hash keeps the lasting copy */
@@ -414,15 +420,14 @@ static void
 train_category(FeatureSink *sink, const char *field, const char *level)
 {
 	Trainer    *tr = (Trainer *) sink;
-	bool		special = level == NULL || strcmp(level, LEVEL_MISSING) == 0 ||
-		strcmp(level, LEVEL_PRESENT) == 0;
+	const char *lv = level ? level : LEVEL_MISSING;
 
 	/* "field=level", without a format: this runs for every level of every lead */
 	resetStringInfo(&tr->keybuf);
 	appendStringInfoString(&tr->keybuf, field);
 	appendStringInfoChar(&tr->keybuf, '=');
-	appendStringInfoString(&tr->keybuf, level ? level : LEVEL_MISSING);
-	add_entry(tr, intern(tr, tr->keybuf.data, field, false, special), 1.0);
+	appendStringInfoString(&tr->keybuf, lv);
+	add_entry(tr, intern(tr, tr->keybuf.data, tr->keybuf.len, field, lv), 1.0);
 }
 
 /* Adds a value to running moments (one pass, numerically stable) */
@@ -456,7 +461,7 @@ static void
 train_number(FeatureSink *sink, const char *field, double value)
 {
 	Trainer    *tr = (Trainer *) sink;
-	Token	   *t = intern(tr, field, field, true, false);
+	Token	   *t = intern(tr, field, strlen(field), field, NULL);
 	double		x = feature_transform(value);
 
 	add_entry(tr, t, x);
