@@ -63,8 +63,8 @@ from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.naive_bayes import CategoricalNB
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import (FunctionTransformer, OneHotEncoder,
-                                   StandardScaler)
+from sklearn.preprocessing import (FunctionTransformer, KBinsDiscretizer,
+                                   OneHotEncoder, StandardScaler)
 
 import benchlib as B
 
@@ -186,15 +186,21 @@ def signed_log1p(x):
     return np.sign(x) * np.log1p(np.abs(x))
 
 
-def lr_model(log_transform=False):
+def lr_model(log_transform=False, bins=0):
     steps = [SimpleImputer(strategy="mean", add_indicator=True), StandardScaler()]
     if log_transform:
         steps.insert(0, FunctionTransformer(signed_log1p))
     num = make_pipeline(*steps)
-    pre = ColumnTransformer([
-        ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
-        ("num", num, NUMERIC)])
-    return make_pipeline(pre, LogisticRegression(C=1.0, max_iter=2000))
+    parts = [("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
+             ("num", num, NUMERIC)]
+    if bins:
+        # the same idea as scoring's ranges of numbers: quantile bins, one-hot
+        parts.append(("bins", make_pipeline(
+            SimpleImputer(strategy="median"),
+            KBinsDiscretizer(n_bins=bins, encode="onehot", strategy="quantile")),
+            NUMERIC))
+    return make_pipeline(ColumnTransformer(parts),
+                         LogisticRegression(C=1.0, max_iter=2000))
 
 
 def hgb_prepare(df, cats):
@@ -256,6 +262,8 @@ def run_sklearn(train, test):
          lambda d: d[CATEGORICAL + NUMERIC]),
         ("sklearn LR on scoring's sign·log1p of numbers",
          lambda: lr_model(True), lambda d: d[CATEGORICAL + NUMERIC]),
+        ("sklearn LR + 8 quantile bins of each number",
+         lambda: lr_model(bins=8), lambda d: d[CATEGORICAL + NUMERIC]),
         ("sklearn HistGradientBoosting", hgb_model,
          lambda d: hgb_prepare(d, cats)),
         ("Odoo-style naive Bayes", OdooNB,
