@@ -11,7 +11,7 @@
 --	[0, 1) per lead.
 --
 BEGIN;
-SELECT plan(26);
+SELECT plan(30);
 
 SET LOCAL timezone = 'UTC';
 
@@ -120,6 +120,17 @@ UPDATE scoring.lead SET features = features || jsonb_build_object('delta', (lead
 INSERT INTO m SELECT 'delta', scoring.train('2023-01-01', '2024-01-01', '{"activate": false, "bins": 4}');
 SELECT is((SELECT numeric_features->'features.delta'->'cuts' FROM mm WHERE name = 'delta'),
 		  '[-0.01, 0, 0.01]'::jsonb, 'negative and fractional values: round cuts around 0');
+-- numbers at the ends of a double: cut, named and scored without trouble
+UPDATE scoring.lead SET features = features || jsonb_build_object(
+	'huge', CASE lead_id % 5 WHEN 0 THEN 1e300 WHEN 1 THEN -1e300 WHEN 2 THEN 1e-300 WHEN 3 THEN 0
+							 ELSE (lead_id % 7)::numeric END);
+INSERT INTO m SELECT 'huge', scoring.train('2023-01-01', '2024-01-01', '{"activate": false}');
+SELECT is((SELECT jsonb_array_length(numeric_features->'features.huge'->'cuts') FROM mm WHERE name = 'huge'),
+		  3, 'values from -1e300 to 1e300: three cuts');
+SELECT ok(p BETWEEN 0 AND 1, 'a lead with a number past every cut scores: ' || x)
+  FROM m, LATERAL (VALUES ('1e308'), ('-1e308'), ('1e-320')) v(x),
+	   LATERAL (SELECT scoring.predict(jsonb_build_object('features', jsonb_build_object('huge', x::numeric)), NULL, id) AS p) s
+ WHERE name = 'huge';
 -- option checks
 SELECT throws_ok($$SELECT scoring.train('2023-01-01', '2024-01-01', '{"bins": 33}')$$, '22023', NULL,
 				 'bins above 32: invalid_parameter_value');
