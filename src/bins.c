@@ -110,16 +110,24 @@ round_cut(float4 lo, float4 hi, double *cut)
 {
 	double		a = untransform(lo),
 				b = untransform(hi);
-	double		unit = pow(10.0, floor(log10(Max(fabs(a), fabs(b)))) + 1);
+	double		unit;
 	int			i;
 
+	/* near DBL_MAX a stored value may stand for more than a double holds */
+	if (!isfinite(a) || !isfinite(b))
+		return false;
+	unit = pow(10.0, Min(floor(log10(Max(fabs(a), fabs(b)))) + 1, DBL_MAX_10_EXP));
 	for (i = 0; i < DBL_DIG + 2; i++, unit /= 10)
 	{
 		double		c = (floor(a / unit) + 1) * unit;
 
+		if (!isfinite(c))
+			continue;
+
 		/* as the model will store it, so that scoring compares the same */
 		c = strtod(bin_cut_text(c), NULL);
-		if (bin_bound(c) <= lo)	/* a came back from lo a little low */
+		/* a came back from lo a little low: the next multiple */
+		if (bin_bound(c) <= lo && isfinite(c + unit))
 			c = strtod(bin_cut_text(c + unit), NULL);
 		if (bin_bound(c) > lo && bin_bound(c) <= hi)
 		{

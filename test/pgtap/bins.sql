@@ -11,7 +11,7 @@
 --	[0, 1) per lead.
 --
 BEGIN;
-SELECT plan(30);
+SELECT plan(31);
 
 SET LOCAL timezone = 'UTC';
 
@@ -131,6 +131,14 @@ SELECT ok(p BETWEEN 0 AND 1, 'a lead with a number past every cut scores: ' || x
   FROM m, LATERAL (VALUES ('1e308'), ('-1e308'), ('1e-320')) v(x),
 	   LATERAL (SELECT scoring.predict(jsonb_build_object('features', jsonb_build_object('huge', x::numeric)), NULL, id) AS p) s
  WHERE name = 'huge';
+-- values at the largest double, where a stored value may stand for more
+UPDATE scoring.lead SET features = features || jsonb_build_object(
+	'edge', CASE WHEN lead_id % 2 = 0 THEN 1.7976931348623157e308 ELSE 1e308 END);
+INSERT INTO m SELECT 'edge', scoring.train('2023-01-01', '2024-01-01', '{"activate": false}');
+SELECT ok((SELECT numeric_features ? 'features.edge' FROM mm WHERE name = 'edge')
+		  AND scoring.predict('{"features": {"edge": 1.7976931348623157e308}}', NULL, id) BETWEEN 0 AND 1,
+		  'numbers up to the largest double: trained and scored')
+  FROM m WHERE name = 'edge';
 -- option checks
 SELECT throws_ok($$SELECT scoring.train('2023-01-01', '2024-01-01', '{"bins": 33}')$$, '22023', NULL,
 				 'bins above 32: invalid_parameter_value');
