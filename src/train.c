@@ -7,12 +7,15 @@
  * window, with its client and the client's history, and turns it into
  * tokens ("shop=web03", the number "budget", ...) through the same
  * features_emit_fixed() that scores leads.  Rare levels are then pooled
- * into "(other)", numbers standardised, and identical rows compressed into
- * weighted patterns, on which fit.c runs the regression: first on the
- * training fold, to measure it on the holdout fold, then on all leads for
- * the model that is stored.  The same call learns the lifetime uplift per
- * client segment and, on request or when there are none yet, the priority
- * bands.
+ * into "(other)", numbers standardised and cut into ranges, and identical
+ * rows compressed into weighted patterns (train_columns.c), on which fit.c
+ * runs the regression: first on the training fold, to measure it on the
+ * holdout fold, then on all leads for the model that is stored.  The same
+ * call learns the lifetime uplift per client segment and, on request or
+ * when there are none yet, the priority bands (train_store.c).
+ *
+ * This file holds the options, the pass over the leads and the entry
+ * point.
  *
  * IDENTIFICATION
  *		src/train.c
@@ -31,192 +34,21 @@
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "bins.h"
-#include "fit.h"
-#include "scoring.h"
+#include "train.h"
 
 PG_FUNCTION_INFO_V1(scoring_train);
-
-/* Options of train(), with their defaults */
-typedef struct TrainOptions
-{
-	double		l2;				/* regularisation strength */
-	int			min_count;		/* rarer levels are pooled into "(other)" */
-	int			bins;			/* ranges per number (bins.c); < 2: none */
-	double		holdout;		/* share of leads measured, not fitted */
-	int64		seed;			/* chooses the holdout leads */
-	int			max_iter;
-	bool		ltv;			/* learn the lifetime uplift */
-	int			ltv_months;
-	int			set_bands;		/* 1 yes, 0 no, -1 when there are none */
-	double		band_shares[4];
-	bool		activate;
-} TrainOptions;
-
-/* Running moments of a numeric feature, for scaling and skewness */
-typedef struct Moments
-{
-	int64		n;
-	double		mean;
-	double		m2;
-	double		m3;
-	double		min;
-	double		max;
-} Moments;
-
-/* A token: a level of a category, or a numeric field */
-typedef struct Token
-{
-	char	   *name;			/* "field=level", or "field" for numbers */
-	char	   *field;
-	bool		numeric;
-	bool		special;		/* "(missing)"/"(present)": never pooled */
-	int64		count;
-	Moments		logged;			/* of the signed log of the values */
-	Moments		raw;			/* of the values themselves */
-	bool		log;			/* which of the two the model uses */
-	int32		column;			/* -1: dropped */
-	/* a kept number's ranges (bins.c): ncuts cuts, ncuts + 1 columns */
-	int			ncuts;
-	double	   *cuts;
-	char	  **cut_texts;
-	float4	   *bounds;
-	int64	   *bin_count;		/* values in each range */
-	int32	   *bin_column;		/* -1: too rare for a column of its own */
-} Token;
-
-typedef struct TokenEntry
-{
-	const char *name;
-	uint32		hash;
-	char		status;
-	int32		token;
-} TokenEntry;
-
-#define SH_PREFIX		tokens
-#define SH_ELEMENT_TYPE TokenEntry
-#define SH_KEY			name
-#include "strhash.h"
-
-/* One token of one lead */
-typedef struct RawEntry
-{
-	int32		token;
-	float4		value;
-} RawEntry;
-
-/* What training keeps of each lead besides its tokens */
-typedef struct LeadRow
-{
-	int64		raw_start;
-	double		potential;		/* budget x margin, NaN when unknown */
-	int32		segment;
-	bool		won;
-	char		fold;			/* 0 training, 1 holdout */
-} LeadRow;
-
-/* A pattern being deduplicated: where its entries are in the arena */
-typedef struct PatternEntry
-{
-	uint32		hash;
-	char		status;
-	int64		pattern;
-} PatternEntry;
-
-/* A client at a moment: its history is the same for all its leads then */
-typedef struct HistoryKey
-{
-	int64		client_id;
-	TimestampTz at;
-} HistoryKey;
-
-typedef struct History
-{
-	HistoryKey	key;
-	char		status;
-	int64		leads;
-	int64		wins;
-} History;
-
-/* The finaliser of MurmurHash3 over the key's two halves */
-static inline uint32
-history_hash(HistoryKey k)
-{
-	uint64		h = (uint64) k.client_id * UINT64CONST(0x9E3779B97F4A7C15) ^ (uint64) k.at;
-
-	h ^= h >> 33;
-	h *= UINT64CONST(0xff51afd7ed558ccd);
-	h ^= h >> 33;
-	return (uint32) h;
-}
-
-#define SH_PREFIX		histories
-#define SH_ELEMENT_TYPE History
-#define SH_KEY_TYPE		HistoryKey
-#define SH_KEY			key
-#define SH_HASH_KEY(tb, k) history_hash(k)
-#define SH_EQUAL(tb, a, b) ((a).client_id == (b).client_id && (a).at == (b).at)
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
-/* Everything a training run holds */
-typedef struct Trainer
-{
-	FeatureSink sink;
-	TrainOptions opt;
-	MemoryContext cxt;			/* where everything below lives */
-
-	/* tokens */
-	tokens_hash *token_index;
-	Token	   *tokens;
-	int32		ntokens;
-	int32		tokens_cap;
-	StringInfoData keybuf;
-	StringInfoData fieldbuf;	/* scratch of features_emit_all_free() */
-	StringInfoData levelbuf;
-
-	/* the client history of every (client, moment) of the window */
-	histories_hash *histories;
-
-	/* raw leads: the entries of lead i start at rows[i].raw_start */
-	RawEntry   *raw;
-	int64		nraw;
-	int64		raw_cap;
-	LeadRow    *rows;
-	int64		nrows;
-	int64		rows_cap;
-	int64		nwon;
-
-	/* segments for the lifetime uplift */
-	tokens_hash *segment_index;
-	char	  **segments;
-	int32		nsegments;
-	int32		segments_cap;
-	double	   *ltv;
-
-	/* columns and patterns */
-	char	  **column_names;
-	Token	  **column_token;	/* the numeric token of a column, or NULL */
-	int32		ncols;
-	int64		columns_cap;
-	Patterns	pt;
-	int64	   *row_pattern;
-} Trainer;
 
 /*
  * Grows an array of elements of size sz, kept in cxt, to hold at least
  * need of them.
  */
-static void *
-grow(MemoryContext cxt, void *array, int64 *cap, int64 need, Size sz)
+void *
+train_grow(MemoryContext cxt, void *array, int64 *cap, int64 need, Size sz)
 {
 	int64		newcap;
 
@@ -243,7 +75,7 @@ bad_option(const char *name, const char *what)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid train option \"%s\"", name),
 			 errdetail("%s", what),
-			 errhint("Options are l2, min_count, holdout, seed, max_iter, ltv, ltv_months, set_bands, band_shares and activate.")));
+			 errhint("Options are l2, min_count, bins, holdout, seed, max_iter, ltv, ltv_months, set_bands, band_shares and activate.")));
 }
 
 /* Reads a numeric option value */
@@ -387,7 +219,7 @@ intern(Trainer *tr, const char *name, int len, const char *field,
 		Token	   *t;
 		int64		cap = tr->tokens_cap;
 
-		tr->tokens = grow(tr->cxt, tr->tokens, &cap, tr->ntokens + 1, sizeof(Token));
+		tr->tokens = train_grow(tr->cxt, tr->tokens, &cap, tr->ntokens + 1, sizeof(Token));
 		tr->tokens_cap = (int32) cap;
 		t = &tr->tokens[tr->ntokens];
 		memset(t, 0, sizeof(Token));
@@ -408,7 +240,7 @@ intern(Trainer *tr, const char *name, int len, const char *field,
 static void
 add_entry(Trainer *tr, Token *t, double value)
 {
-	tr->raw = grow(tr->cxt, tr->raw, &tr->raw_cap, tr->nraw + 1, sizeof(RawEntry));
+	tr->raw = train_grow(tr->cxt, tr->raw, &tr->raw_cap, tr->nraw + 1, sizeof(RawEntry));
 	tr->raw[tr->nraw].token = (int32) (t - tr->tokens);
 	tr->raw[tr->nraw].value = (float4) value;
 	tr->nraw++;
@@ -447,7 +279,7 @@ moments_add(Moments *m, double x)
 }
 
 /* The sample standard deviation */
-static double
+double
 moments_std(const Moments *m)
 {
 	return m->n > 1 ? sqrt(m->m2 / (m->n - 1)) : 0;
@@ -474,7 +306,7 @@ train_number(FeatureSink *sink, const char *field, double value)
  * are non-negative and skewed to the right (skewness over 1), and their
  * logs are not; rates, scores and indices are taken as they are.
  */
-static bool
+bool
 prefers_log(const Moments *raw)
 {
 	double		skew;
@@ -487,14 +319,14 @@ prefers_log(const Moments *raw)
 }
 
 /* The moments of the transform a numeric token uses */
-static const Moments *
+const Moments *
 token_moments(const Token *t)
 {
 	return t->log ? &t->logged : &t->raw;
 }
 
 /* A stored (signed log) value in the transform the token uses */
-static double
+double
 token_value(const Token *t, double stored)
 {
 	if (t->log)
@@ -503,7 +335,7 @@ token_value(const Token *t, double stored)
 }
 
 /* The segment id of a lead, adding the segment when new */
-static int32
+int32
 segment_id(Trainer *tr, const LeadInput *lead)
 {
 	char	   *seg = client_segment(lead);
@@ -514,7 +346,7 @@ segment_id(Trainer *tr, const LeadInput *lead)
 	{
 		int64		cap = tr->segments_cap;
 
-		tr->segments = grow(tr->cxt, tr->segments, &cap, tr->nsegments + 1, sizeof(char *));
+		tr->segments = train_grow(tr->cxt, tr->segments, &cap, tr->nsegments + 1, sizeof(char *));
 		tr->segments_cap = (int32) cap;
 		tr->segments[tr->nsegments] = MemoryContextStrdup(tr->cxt, seg);
 		e->name = tr->segments[tr->nsegments];
@@ -679,7 +511,7 @@ read_training_row(Trainer *tr, HeapTuple tup, TupleDesc desc)
 		}
 	}
 
-	tr->rows = grow(tr->cxt, tr->rows, &tr->rows_cap, i + 1, sizeof(LeadRow));
+	tr->rows = train_grow(tr->cxt, tr->rows, &tr->rows_cap, i + 1, sizeof(LeadRow));
 	r = &tr->rows[i];
 	r->raw_start = tr->nraw;
 	r->won = DatumGetBool(v[14]);
@@ -745,687 +577,6 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 	}
 	SPI_cursor_close(portal);
 	MemoryContextDelete(batch);
-}
-
-/* ----------------------------------------------------------------
- * Columns and patterns
- * ----------------------------------------------------------------
- */
-
-/* Adds a column for a name; returns its number */
-static int32
-add_column(Trainer *tr, const char *name, Token *numeric)
-{
-	int64		cap = tr->columns_cap;
-
-	/* both arrays grow alike from the same capacity */
-	tr->column_names = grow(tr->cxt, tr->column_names, &cap, tr->ncols + 1,
-							sizeof(char *));
-	cap = tr->columns_cap;
-	tr->column_token = grow(tr->cxt, tr->column_token, &cap, tr->ncols + 1,
-							sizeof(Token *));
-	tr->columns_cap = cap;
-	tr->column_names[tr->ncols] = MemoryContextStrdup(tr->cxt, name);
-	tr->column_token[tr->ncols] = numeric;
-	return tr->ncols++;
-}
-
-/* How many stored values of a number choose its cuts, at most */
-#define BIN_SAMPLE		16384
-
-/*
- * The stored values of every number seen min_count times, every stride-th
- * one of each (deterministic: the same data gives the same cuts).
- */
-static float4 **
-sample_numbers(Trainer *tr, int *nsample)
-{
-	float4	  **sample = palloc0(sizeof(float4 *) * tr->ntokens);
-	int64	   *seen = palloc0(sizeof(int64) * tr->ntokens);
-	int64	   *stride = palloc0(sizeof(int64) * tr->ntokens);
-	int64		k;
-	int32		i;
-
-	for (i = 0; i < tr->ntokens; i++)
-	{
-		Token	   *t = &tr->tokens[i];
-
-		if (!t->numeric || t->count < tr->opt.min_count)
-			continue;
-		stride[i] = t->count / BIN_SAMPLE + 1;
-		sample[i] = palloc(sizeof(float4) * (t->count / stride[i] + 1));
-	}
-	for (k = 0; k < tr->nraw; k++)
-	{
-		int32		i = tr->raw[k].token;
-
-		if (sample[i] != NULL && seen[i]++ % stride[i] == 0)
-			sample[i][nsample[i]++] = tr->raw[k].value;
-	}
-	pfree(seen);
-	pfree(stride);
-	return sample;
-}
-
-/*
- * Cuts every number seen min_count times into at most opt.bins ranges
- * (bins.c) and counts the values in each range.
- */
-static void
-choose_bins(Trainer *tr)
-{
-	int		   *nsample = palloc0(sizeof(int) * tr->ntokens);
-	float4	  **sample;
-	int64		k;
-	int32		i;
-
-	if (tr->opt.bins < 2)
-		return;
-	sample = sample_numbers(tr, nsample);
-	for (i = 0; i < tr->ntokens; i++)
-	{
-		Token	   *t = &tr->tokens[i];
-		int			b;
-
-		if (sample[i] == NULL)
-			continue;
-		t->cuts = MemoryContextAlloc(tr->cxt, sizeof(double) * tr->opt.bins);
-		t->ncuts = bins_choose(sample[i], nsample[i], tr->opt.bins, t->cuts);
-		t->cut_texts = MemoryContextAlloc(tr->cxt, sizeof(char *) * Max(t->ncuts, 1));
-		t->bounds = MemoryContextAlloc(tr->cxt, sizeof(float4) * Max(t->ncuts, 1));
-		t->bin_count = MemoryContextAllocZero(tr->cxt, sizeof(int64) * (t->ncuts + 1));
-		t->bin_column = MemoryContextAlloc(tr->cxt, sizeof(int32) * (t->ncuts + 1));
-		for (b = 0; b < t->ncuts; b++)
-		{
-			t->cut_texts[b] = MemoryContextStrdup(tr->cxt, bin_cut_text(t->cuts[b]));
-			t->bounds[b] = bin_bound(t->cuts[b]);
-		}
-		pfree(sample[i]);
-	}
-	for (k = 0; k < tr->nraw; k++)
-	{
-		Token	   *t = &tr->tokens[tr->raw[k].token];
-
-		if (t->ncuts > 0)
-			t->bin_count[bin_of_stored(t->bounds, t->ncuts, tr->raw[k].value)]++;
-	}
-}
-
-/*
- * Gives each range of a kept number seen at least min_count times a column
- * "field=[a, b)", right after the number's own so that a lead's columns
- * come nearly in order.  A number whose range names are taken by levels of
- * a category of the same field (a key that is sometimes a string) keeps
- * its straight line only.
- */
-static void
-add_bin_columns(Trainer *tr, Token *t)
-{
-	char	  **names = palloc(sizeof(char *) * (t->ncuts + 1));
-	int			b;
-
-	for (b = 0; b <= t->ncuts; b++)
-	{
-		names[b] = psprintf("%s=%s", t->field, bin_label(t->cut_texts, t->ncuts, b));
-		if (tokens_lookup(tr->token_index, names[b]) != NULL)
-		{
-			t->ncuts = 0;		/* a category has that name */
-			return;
-		}
-	}
-	for (b = 0; b <= t->ncuts; b++)
-		t->bin_column[b] = t->bin_count[b] >= tr->opt.min_count ?
-			add_column(tr, names[b], NULL) : -1;
-}
-
-/*
- * Gives every token its column.  A field seen in fewer than min_count
- * leads is dropped whole; within a field, levels seen at least min_count
- * times have their own column and rarer ones share the field's "(other)";
- * numbers need min_count values that are not all the same.  Column 0 is
- * the intercept.
- */
-static void
-assign_columns(Trainer *tr)
-{
-	tokens_hash *other = tokens_create(tr->cxt, 64, NULL);
-	tokens_hash *fields = tokens_create(tr->cxt, 64, NULL);
-	int64	   *field_count = palloc0(sizeof(int64) * Max(tr->ntokens, 1));
-	int32		nfields = 0;
-	int32		i;
-	bool		found;
-	TokenEntry *e;
-
-	/*
-	 * How many leads carry each field: one level of it, or one number (whose
-	 * "(present)" level would count it twice).
-	 */
-	for (i = 0; i < tr->ntokens; i++)
-	{
-		Token	   *t = &tr->tokens[i];
-		size_t		len = strlen(t->name);
-
-		if (len > sizeof(LEVEL_PRESENT) &&
-			strcmp(t->name + len - sizeof(LEVEL_PRESENT) + 1, LEVEL_PRESENT) == 0)
-			continue;
-		e = tokens_insert(fields, t->field, &found);
-		if (!found)
-			e->token = nfields++;
-		field_count[e->token] += t->count;
-	}
-
-	add_column(tr, "(intercept)", NULL);
-	for (i = 0; i < tr->ntokens; i++)
-	{
-		Token	   *t = &tr->tokens[i];
-
-		e = tokens_lookup(fields, t->field);
-		if (e == NULL || field_count[e->token] < tr->opt.min_count)
-			t->column = -1;
-		else if (t->numeric)
-		{
-			t->log = prefers_log(&t->raw);
-			t->column = (t->count >= tr->opt.min_count &&
-						 moments_std(token_moments(t)) > 1e-6) ?
-				add_column(tr, t->name, t) : -1;
-			if (t->column < 0)
-				t->ncuts = 0;
-			else if (t->ncuts > 0)
-				add_bin_columns(tr, t);
-		}
-		else if (t->count == tr->nrows)
-			t->column = -1;		/* in every lead: the intercept says it */
-		else if (t->count >= tr->opt.min_count || t->special)
-			t->column = add_column(tr, t->name, NULL);
-		else
-		{
-			e = tokens_insert(other, t->field, &found);
-			if (!found)
-			{
-				char	   *name = psprintf("%s=%s", t->field, LEVEL_OTHER);
-
-				e->name = MemoryContextStrdup(tr->cxt, t->field);
-				e->token = add_column(tr, name, NULL);
-			}
-			t->column = e->token;
-		}
-	}
-}
-
-/*
- * Orders a lead's (column, value) pairs by column.  Columns are numbered in
- * the order tokens were first met, a number's ranges after it, so a lead's
- * pairs come nearly in order and insertion sort is the fast way.
- */
-static void
-sort_entries(RawEntry *row, int64 len)
-{
-	int64		i,
-				j;
-
-	for (i = 1; i < len; i++)
-	{
-		RawEntry	e = row[i];
-
-		for (j = i; j > 0 && row[j - 1].token > e.token; j--)
-			row[j] = row[j - 1];
-		row[j] = e;
-	}
-}
-
-#define SH_PREFIX		patterns
-#define SH_ELEMENT_TYPE PatternEntry
-#define SH_KEY_TYPE		int64
-#define SH_KEY			pattern
-#define SH_HASH_KEY(tb, k) pattern_hash((Trainer *) (tb)->private_data, k)
-#define SH_EQUAL(tb, a, b) pattern_equal((Trainer *) (tb)->private_data, a, b)
-#define SH_STORE_HASH
-#define SH_GET_HASH(tb, a) ((a)->hash)
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#include "lib/simplehash.h"
-
-/*
- * Pattern -1 stands for the candidate being built past the end of the
- * arena; other numbers are patterns already stored.
- */
-static inline void
-pattern_span(Trainer *tr, int64 p, int64 *from, int64 *to)
-{
-	Patterns   *pt = &tr->pt;
-
-	*from = pt->start[p < 0 ? pt->npatterns : p];
-	*to = p < 0 ? *from + (int64) tr->pt.n[pt->npatterns] : pt->start[p + 1];
-}
-
-static inline uint32
-pattern_hash(Trainer *tr, int64 p)
-{
-	int64		from,
-				to;
-	uint32		h;
-
-	pattern_span(tr, p, &from, &to);
-	h = hash_bytes((const unsigned char *) &tr->pt.cols[from],
-				   (int) ((to - from) * sizeof(int32)));
-	h ^= hash_bytes((const unsigned char *) &tr->pt.vals[from],
-					(int) ((to - from) * sizeof(float4)));
-	return h ^ (uint32) tr->pt.fold[p < 0 ? tr->pt.npatterns : p];
-}
-
-static inline bool
-pattern_equal(Trainer *tr, int64 a, int64 b)
-{
-	int64		af,
-				at,
-				bf,
-				bt;
-
-	pattern_span(tr, a, &af, &at);
-	pattern_span(tr, b, &bf, &bt);
-	return at - af == bt - bf &&
-		tr->pt.fold[a < 0 ? tr->pt.npatterns : a] ==
-		tr->pt.fold[b < 0 ? tr->pt.npatterns : b] &&
-		memcmp(&tr->pt.cols[af], &tr->pt.cols[bf], (at - af) * sizeof(int32)) == 0 &&
-		memcmp(&tr->pt.vals[af], &tr->pt.vals[bf], (at - af) * sizeof(float4)) == 0;
-}
-
-#define SH_PREFIX		patterns
-#define SH_ELEMENT_TYPE PatternEntry
-#define SH_KEY_TYPE		int64
-#define SH_KEY			pattern
-#define SH_HASH_KEY(tb, k) pattern_hash((Trainer *) (tb)->private_data, k)
-#define SH_EQUAL(tb, a, b) pattern_equal((Trainer *) (tb)->private_data, a, b)
-#define SH_STORE_HASH
-#define SH_GET_HASH(tb, a) ((a)->hash)
-#define SH_SCOPE		static inline
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
-/*
- * Encodes every lead as its sorted (column, value) pairs, numbers
- * standardised, and keeps each distinct pattern once per fold with its
- * count of leads and wins.  The candidate is written past the end of the
- * arena and either becomes a new pattern or is dropped for an equal one.
- */
-static void
-build_patterns(Trainer *tr)
-{
-	Patterns   *pt = &tr->pt;
-	patterns_hash *index = patterns_create(tr->cxt, Max(tr->nrows / 4, 1024), tr);
-	int64		cap_cols = 0,
-				cap_vals = 0,
-				cap_patterns = 0,
-				cap_n = 0,
-				cap_y = 0,
-				cap_fold = 0,
-				i;
-	/* a lead has each token at most once, a number with its range */
-	RawEntry   *row = palloc(sizeof(RawEntry) * 2 * Max(tr->ntokens, 1));
-
-	pt->ncols = tr->ncols;
-	pt->npatterns = 0;
-	tr->row_pattern = MemoryContextAllocHuge(tr->cxt,
-											 sizeof(int64) * Max(tr->nrows, 1));
-	pt->start = grow(tr->cxt, pt->start, &cap_patterns, 2, sizeof(int64));
-	pt->start[0] = 0;
-
-	for (i = 0; i < tr->nrows; i++)
-	{
-		int64		from = tr->rows[i].raw_start;
-		int64		to = i + 1 < tr->nrows ? tr->rows[i + 1].raw_start : tr->nraw;
-		int64		len = 0,
-					k,
-					at;
-		bool		found;
-		PatternEntry *e;
-
-		/* map tokens to columns; several rare levels may share "(other)" */
-		for (k = from; k < to; k++)
-		{
-			Token	   *t = &tr->tokens[tr->raw[k].token];
-
-			if (t->column < 0)
-				continue;
-			row[len].token = t->column;
-			row[len].value = t->numeric ?
-				(float4) ((token_value(t, tr->raw[k].value) - token_moments(t)->mean) /
-						  moments_std(token_moments(t))) : 1.0f;
-			len++;
-			if (t->ncuts > 0)
-			{
-				int32		col = t->bin_column[bin_of_stored(t->bounds, t->ncuts,
-															  tr->raw[k].value)];
-
-				if (col >= 0)
-				{
-					row[len].token = col;
-					row[len].value = 1.0f;
-					len++;
-				}
-			}
-		}
-		sort_entries(row, len);
-
-		/* write the candidate past the end */
-		at = pt->start[pt->npatterns];
-		pt->cols = grow(tr->cxt, pt->cols, &cap_cols, at + len, sizeof(int32));
-		pt->vals = grow(tr->cxt, pt->vals, &cap_vals, at + len, sizeof(float4));
-		pt->start = grow(tr->cxt, pt->start, &cap_patterns, pt->npatterns + 2,
-						 sizeof(int64));
-		pt->n = grow(tr->cxt, pt->n, &cap_n, pt->npatterns + 1, sizeof(double));
-		pt->y = grow(tr->cxt, pt->y, &cap_y, pt->npatterns + 1, sizeof(double));
-		pt->fold = grow(tr->cxt, pt->fold, &cap_fold, pt->npatterns + 1, sizeof(char));
-		for (k = 0; k < len; k++)
-		{
-			pt->cols[at + k] = row[k].token;
-			pt->vals[at + k] = row[k].value;
-		}
-		pt->n[pt->npatterns] = (double) len;	/* the candidate's length */
-		pt->fold[pt->npatterns] = tr->rows[i].fold;
-
-		e = patterns_insert(index, -1, &found);
-		if (!found)
-		{
-			e->pattern = pt->npatterns++;
-			pt->start[pt->npatterns] = at + len;
-			pt->n[e->pattern] = 0;
-			pt->y[e->pattern] = 0;
-		}
-		pt->n[e->pattern] += 1;
-		pt->y[e->pattern] += tr->rows[i].won ? 1 : 0;
-		tr->row_pattern[i] = e->pattern;
-	}
-	pfree(row);
-}
-
-/* ----------------------------------------------------------------
- * Lifetime uplift and priority bands
- * ----------------------------------------------------------------
- */
-
-/*
- * Learns the lifetime uplift of each client segment: over the leads won in
- * the ltv_months before the last ltv_months of the window, the mean profit
- * their clients brought in the ltv_months after, shrunk towards zero for
- * small segments (as if ten more leads had brought nothing).  Returns the
- * number of leads it learned from.
- */
-static int64
-learn_ltv(Trainer *tr, TimestampTz until)
-{
-	Oid			argtypes[2] = {TIMESTAMPTZOID, INT4OID};
-	Datum		args[2] = {TimestampTzGetDatum(until),
-	Int32GetDatum(tr->opt.ltv_months)};
-	double	   *sum,
-			   *count;
-	uint64		i;
-	int32		s;
-
-	if (SPI_execute_with_args(
-							  "SELECT c.kind, c.industry, c.core_industry,"
-							  "       (SELECT coalesce(sum(f.won_profit), 0)"
-							  "          FROM scoring.lead f"
-							  "         WHERE f.client_id = l.client_id AND f.status = 'won'"
-							  "           AND f.created_at > l.created_at"
-							  "           AND f.created_at <= l.created_at + make_interval(months => $2))"
-							  "  FROM scoring.lead l JOIN scoring.client c USING (client_id)"
-							  " WHERE l.status = 'won'"
-							  "   AND l.created_at >= $1 - make_interval(months => 2 * $2)"
-							  "   AND l.created_at < $1 - make_interval(months => $2)",
-							  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the lifetime data");
-
-	sum = palloc0(sizeof(double) * (tr->nsegments + SPI_processed + 1));
-	count = palloc0(sizeof(double) * (tr->nsegments + SPI_processed + 1));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		LeadInput	lead;
-		bool		isnull;
-		Datum		d;
-		double		future;
-
-		memset(&lead, 0, sizeof(lead));
-		lead.has_client = true;
-		lead.client_kind = SPI_getvalue(tup, desc, 1);
-		lead.client_industry = SPI_getvalue(tup, desc, 2);
-		d = SPI_getbinval(tup, desc, 3, &isnull);
-		lead.client_core = isnull ? -1 : DatumGetBool(d) ? 1 : 0;
-		d = SPI_getbinval(tup, desc, 4, &isnull);
-		if (isnull || !numeric_to_finite_double(DatumGetNumeric(d), &future))
-			continue;
-		s = segment_id(tr, &lead);
-		sum[s] += future;
-		count[s] += 1;
-	}
-
-	tr->ltv = palloc0(sizeof(double) * Max(tr->nsegments, 1));
-	for (s = 0; s < tr->nsegments; s++)
-		tr->ltv[s] = sum[s] / (count[s] + 10.0);
-	return (int64) SPI_processed;
-}
-
-static int
-double_cmp(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
-/*
- * Band thresholds from the model's expected profit on the training leads:
- * the top band_shares[0] of leads reach priority 1, the top band_shares[1]
- * priority 2 or better, and so on.  Returns false when no lead has a
- * budget to compute an expected profit from.
- */
-static bool
-compute_bands(Trainer *tr, const double *beta, double *bands)
-{
-	double	   *expected = palloc(sizeof(double) * Max(tr->nrows, 1));
-	int64		n = 0,
-				i;
-	int			b;
-
-	for (i = 0; i < tr->nrows; i++)
-	{
-		LeadRow    *r = &tr->rows[i];
-		double		p;
-
-		if (isnan(r->potential))
-			continue;
-		p = logistic(pattern_logit(&tr->pt, tr->row_pattern[i], beta));
-		expected[n++] = p * (r->potential + (tr->ltv ? tr->ltv[r->segment] : 0));
-	}
-	if (n == 0)
-		return false;
-	qsort(expected, n, sizeof(double), double_cmp);
-	for (b = 0; b < 4; b++)
-	{
-		int64		k = (int64) floor((1.0 - tr->opt.band_shares[b]) * n);
-
-		bands[b] = round(expected[Min(k, n - 1)]);
-	}
-	pfree(expected);
-	return true;
-}
-
-/* ----------------------------------------------------------------
- * Storing the model
- * ----------------------------------------------------------------
- */
-
-/* Appends "key": number to a JSON object being built */
-static void
-json_number(StringInfo buf, bool *first, const char *key, double value)
-{
-	appendStringInfoString(buf, *first ? "" : ", ");
-	escape_json(buf, key);
-	appendStringInfo(buf, ": %.17g", value);
-	*first = false;
-}
-
-/* The coefficients as {"name": weight} */
-static char *
-weights_json(Trainer *tr, const double *beta)
-{
-	StringInfoData buf;
-	bool		first = true;
-	int32		j;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (j = 1; j < tr->ncols; j++)
-		json_number(&buf, &first, tr->column_names[j], beta[j]);
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
-}
-
-/* The numeric columns as {"name": {mean, std, min, max, log[, cuts]}} */
-static char *
-numeric_json(Trainer *tr)
-{
-	StringInfoData buf;
-	bool		first = true;
-	int32		j;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (j = 1; j < tr->ncols; j++)
-	{
-		Token	   *t = tr->column_token[j];
-		const Moments *m;
-
-		if (t == NULL)
-			continue;
-		m = token_moments(t);
-		appendStringInfoString(&buf, first ? "" : ", ");
-		escape_json(&buf, t->name);
-		appendStringInfo(&buf,
-						 ": {\"mean\": %.17g, \"std\": %.17g, \"min\": %.17g, \"max\": %.17g,"
-						 " \"log\": %s",
-						 m->mean, moments_std(m), m->min, m->max, t->log ? "true" : "false");
-		if (t->ncuts > 0)
-		{
-			int			b;
-
-			appendStringInfoString(&buf, ", \"cuts\": [");
-			for (b = 0; b < t->ncuts; b++)
-				appendStringInfo(&buf, "%s%s", b ? ", " : "", t->cut_texts[b]);
-			appendStringInfoChar(&buf, ']');
-		}
-		appendStringInfoChar(&buf, '}');
-		first = false;
-	}
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
-}
-
-/* The uplift per segment as {"segment": uplift} */
-static char *
-ltv_json(Trainer *tr)
-{
-	StringInfoData buf;
-	bool		first = true;
-	int32		s;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (s = 0; tr->ltv && s < tr->nsegments; s++)
-		if (tr->ltv[s] > 0)
-			json_number(&buf, &first, tr->segments[s], round(tr->ltv[s] * 100) / 100);
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
-}
-
-/* A JSON text as a jsonb datum */
-static Datum
-jsonb_datum(const char *text)
-{
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
-}
-
-/* Runs a statement that must succeed */
-static void
-run(const char *sql, int nargs, Oid *argtypes, Datum *args, int expect)
-{
-	if (SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0) != expect)
-		elog(ERROR, "could not run \"%s\"", sql);
-}
-
-/*
- * Inserts the model row and, when asked, makes it the active one.  The
- * table lock serialises concurrent activations so that exactly one model
- * is active whatever the interleaving; readers are never blocked.
- */
-static int32
-store_model(Trainer *tr, TimestampTz since, TimestampTz until, Jsonb *options,
-			const double *beta, const char *metrics)
-{
-	Oid			argtypes[11] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID,
-		INT8OID, JSONBOID, FLOAT8OID, JSONBOID, JSONBOID, JSONBOID, JSONBOID};
-	Datum		args[11];
-	bool		isnull;
-
-	if (tr->opt.activate)
-	{
-		run("LOCK TABLE scoring.model IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL,
-			SPI_OK_UTILITY);
-		run("UPDATE scoring.model SET active = false WHERE active", 0, NULL, NULL,
-			SPI_OK_UPDATE);
-	}
-
-	args[0] = TimestampTzGetDatum(since);
-	args[1] = TimestampTzGetDatum(until);
-	args[2] = Int64GetDatum(tr->nrows);
-	args[3] = Int64GetDatum(tr->nwon);
-	args[4] = Int64GetDatum(tr->pt.npatterns);
-	args[5] = options ? JsonbPGetDatum(options) : jsonb_datum("{}");
-	args[6] = Float8GetDatum(beta[0]);
-	args[7] = jsonb_datum(weights_json(tr, beta));
-	args[8] = jsonb_datum(numeric_json(tr));
-	args[9] = jsonb_datum(ltv_json(tr));
-	args[10] = jsonb_datum(metrics);
-	run(tr->opt.activate ?
-		"INSERT INTO scoring.model (active, train_since, train_until, n_rows, n_won,"
-		" n_patterns, options, intercept, weights, numeric_features, ltv, metrics)"
-		" VALUES (true, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING model_id" :
-		"INSERT INTO scoring.model (active, train_since, train_until, n_rows, n_won,"
-		" n_patterns, options, intercept, weights, numeric_features, ltv, metrics)"
-		" VALUES (false, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING model_id",
-		11, argtypes, args, SPI_OK_INSERT_RETURNING);
-	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-/* Replaces the priority bands */
-static void
-store_bands(const double *bands)
-{
-	Oid			argtypes[4] = {FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
-	Datum		args[4];
-	int			b;
-
-	for (b = 0; b < 4; b++)
-		args[b] = Float8GetDatum(bands[b]);
-	/* concurrent trains replace the bands one after the other */
-	run("LOCK TABLE scoring.priority_band IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL,
-		SPI_OK_UTILITY);
-	run("DELETE FROM scoring.priority_band", 0, NULL, NULL, SPI_OK_DELETE);
-	run("INSERT INTO scoring.priority_band (priority, min_expected_profit)"
-		" VALUES (1, $1), (2, $2), (3, $3), (4, $4)",
-		4, argtypes, args, SPI_OK_INSERT);
-}
-
-/* Whether any priority band exists */
-static bool
-have_bands(void)
-{
-	run("SELECT 1 FROM scoring.priority_band LIMIT 1", 0, NULL, NULL, SPI_OK_SELECT);
-	return SPI_processed > 0;
 }
 
 /* ----------------------------------------------------------------

@@ -1,0 +1,207 @@
+/*-------------------------------------------------------------------------
+ *
+ * train.h
+ *		What a training run holds, shared by the files of scoring.train():
+ *		train.c (options, the pass over the leads, the entry point),
+ *		train_columns.c (columns, ranges of numbers, patterns) and
+ *		train_store.c (lifetime uplift, bands, the model row).
+ *
+ * IDENTIFICATION
+ *		src/train.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SCORING_TRAIN_H
+#define SCORING_TRAIN_H
+
+#include "common/hashfn.h"
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+#include "fit.h"
+#include "scoring.h"
+
+/* Options of train(), with their defaults */
+typedef struct TrainOptions
+{
+	double		l2;				/* regularisation strength */
+	int			min_count;		/* rarer levels are pooled into "(other)" */
+	int			bins;			/* ranges per number (bins.c); < 2: none */
+	double		holdout;		/* share of leads measured, not fitted */
+	int64		seed;			/* chooses the holdout leads */
+	int			max_iter;
+	bool		ltv;			/* learn the lifetime uplift */
+	int			ltv_months;
+	int			set_bands;		/* 1 yes, 0 no, -1 when there are none */
+	double		band_shares[4];
+	bool		activate;
+} TrainOptions;
+
+/* Running moments of a numeric feature, for scaling and skewness */
+typedef struct Moments
+{
+	int64		n;
+	double		mean;
+	double		m2;
+	double		m3;
+	double		min;
+	double		max;
+} Moments;
+
+/* A token: a level of a category, or a numeric field */
+typedef struct Token
+{
+	char	   *name;			/* "field=level", or "field" for numbers */
+	char	   *field;
+	bool		numeric;
+	bool		special;		/* "(missing)"/"(present)": never pooled */
+	int64		count;
+	Moments		logged;			/* of the signed log of the values */
+	Moments		raw;			/* of the values themselves */
+	bool		log;			/* which of the two the model uses */
+	int32		column;			/* -1: dropped */
+	/* a kept number's ranges (bins.c): ncuts cuts, ncuts + 1 columns */
+	int			ncuts;
+	double	   *cuts;
+	char	  **cut_texts;
+	float4	   *bounds;
+	int64	   *bin_count;		/* values in each range */
+	int32	   *bin_column;		/* -1: too rare for a column of its own */
+} Token;
+
+typedef struct TokenEntry
+{
+	const char *name;
+	uint32		hash;
+	char		status;
+	int32		token;
+} TokenEntry;
+
+#define SH_PREFIX		tokens
+#define SH_ELEMENT_TYPE TokenEntry
+#define SH_KEY			name
+#include "strhash.h"
+
+/* One token of one lead */
+typedef struct RawEntry
+{
+	int32		token;
+	float4		value;
+} RawEntry;
+
+/* What training keeps of each lead besides its tokens */
+typedef struct LeadRow
+{
+	int64		raw_start;
+	double		potential;		/* budget x margin, NaN when unknown */
+	int32		segment;
+	bool		won;
+	char		fold;			/* 0 training, 1 holdout */
+} LeadRow;
+
+
+/* A client at a moment: its history is the same for all its leads then */
+typedef struct HistoryKey
+{
+	int64		client_id;
+	TimestampTz at;
+} HistoryKey;
+
+typedef struct History
+{
+	HistoryKey	key;
+	char		status;
+	int64		leads;
+	int64		wins;
+} History;
+
+/* The finaliser of MurmurHash3 over the key's two halves */
+static inline uint32
+history_hash(HistoryKey k)
+{
+	uint64		h = (uint64) k.client_id * UINT64CONST(0x9E3779B97F4A7C15) ^ (uint64) k.at;
+
+	h ^= h >> 33;
+	h *= UINT64CONST(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	return (uint32) h;
+}
+
+#define SH_PREFIX		histories
+#define SH_ELEMENT_TYPE History
+#define SH_KEY_TYPE		HistoryKey
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, k) history_hash(k)
+#define SH_EQUAL(tb, a, b) ((a).client_id == (b).client_id && (a).at == (b).at)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* Everything a training run holds */
+typedef struct Trainer
+{
+	FeatureSink sink;
+	TrainOptions opt;
+	MemoryContext cxt;			/* where everything below lives */
+
+	/* tokens */
+	tokens_hash *token_index;
+	Token	   *tokens;
+	int32		ntokens;
+	int32		tokens_cap;
+	StringInfoData keybuf;
+	StringInfoData fieldbuf;	/* scratch of features_emit_all_free() */
+	StringInfoData levelbuf;
+
+	/* the client history of every (client, moment) of the window */
+	histories_hash *histories;
+
+	/* raw leads: the entries of lead i start at rows[i].raw_start */
+	RawEntry   *raw;
+	int64		nraw;
+	int64		raw_cap;
+	LeadRow    *rows;
+	int64		nrows;
+	int64		rows_cap;
+	int64		nwon;
+
+	/* segments for the lifetime uplift */
+	tokens_hash *segment_index;
+	char	  **segments;
+	int32		nsegments;
+	int32		segments_cap;
+	double	   *ltv;
+
+	/* columns and patterns */
+	char	  **column_names;
+	Token	  **column_token;	/* the numeric token of a column, or NULL */
+	int32		ncols;
+	int64		columns_cap;
+	Patterns	pt;
+	int64	   *row_pattern;
+} Trainer;
+
+/* train.c */
+extern void *train_grow(MemoryContext cxt, void *array, int64 *cap, int64 need,
+						Size sz);
+extern double moments_std(const Moments *m);
+extern bool prefers_log(const Moments *raw);
+extern const Moments *token_moments(const Token *t);
+extern double token_value(const Token *t, double stored);
+extern int32 segment_id(Trainer *tr, const LeadInput *lead);
+
+/* train_columns.c */
+extern void choose_bins(Trainer *tr);
+extern void assign_columns(Trainer *tr);
+extern void build_patterns(Trainer *tr);
+
+/* train_store.c */
+extern int64 learn_ltv(Trainer *tr, TimestampTz until);
+extern bool compute_bands(Trainer *tr, const double *beta, double *bands);
+extern int32 store_model(Trainer *tr, TimestampTz since, TimestampTz until,
+						 Jsonb *options, const double *beta, const char *metrics);
+extern void store_bands(const double *bands);
+extern bool have_bands(void);
+
+#endif							/* SCORING_TRAIN_H */

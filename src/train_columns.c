@@ -1,0 +1,410 @@
+/*-------------------------------------------------------------------------
+ *
+ * train_columns.c
+ *		From the tokens of the training leads to the columns and weighted
+ *		patterns the fit runs on.
+ *
+ * Every token gets its column: rare levels of a field share its "(other)",
+ * rare fields and constant numbers are dropped, and a kept number gets the
+ * columns of its ranges (bins.c) right after its own.  Then each lead
+ * becomes its sorted (column, value) pairs, numbers standardised, and
+ * identical leads of a fold are kept once with their counts of leads and
+ * wins.
+ *
+ * IDENTIFICATION
+ *		src/train_columns.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "utils/memutils.h"
+
+#include "bins.h"
+#include "train.h"
+
+/* A pattern being deduplicated: where its entries are in the arena */
+typedef struct PatternEntry
+{
+	uint32		hash;
+	char		status;
+	int64		pattern;
+} PatternEntry;
+
+/* Adds a column for a name; returns its number */
+static int32
+add_column(Trainer *tr, const char *name, Token *numeric)
+{
+	int64		cap = tr->columns_cap;
+
+	/* both arrays grow alike from the same capacity */
+	tr->column_names = train_grow(tr->cxt, tr->column_names, &cap, tr->ncols + 1,
+							sizeof(char *));
+	cap = tr->columns_cap;
+	tr->column_token = train_grow(tr->cxt, tr->column_token, &cap, tr->ncols + 1,
+							sizeof(Token *));
+	tr->columns_cap = cap;
+	tr->column_names[tr->ncols] = MemoryContextStrdup(tr->cxt, name);
+	tr->column_token[tr->ncols] = numeric;
+	return tr->ncols++;
+}
+
+/* How many stored values of a number choose its cuts, at most */
+#define BIN_SAMPLE		16384
+
+/*
+ * The stored values of every number seen min_count times, every stride-th
+ * one of each (deterministic: the same data gives the same cuts).
+ */
+static float4 **
+sample_numbers(Trainer *tr, int *nsample)
+{
+	float4	  **sample = palloc0(sizeof(float4 *) * tr->ntokens);
+	int64	   *seen = palloc0(sizeof(int64) * tr->ntokens);
+	int64	   *stride = palloc0(sizeof(int64) * tr->ntokens);
+	int64		k;
+	int32		i;
+
+	for (i = 0; i < tr->ntokens; i++)
+	{
+		Token	   *t = &tr->tokens[i];
+
+		if (!t->numeric || t->count < tr->opt.min_count)
+			continue;
+		stride[i] = t->count / BIN_SAMPLE + 1;
+		sample[i] = palloc(sizeof(float4) * (t->count / stride[i] + 1));
+	}
+	for (k = 0; k < tr->nraw; k++)
+	{
+		int32		i = tr->raw[k].token;
+
+		if (sample[i] != NULL && seen[i]++ % stride[i] == 0)
+			sample[i][nsample[i]++] = tr->raw[k].value;
+	}
+	pfree(seen);
+	pfree(stride);
+	return sample;
+}
+
+/*
+ * Cuts every number seen min_count times into at most opt.bins ranges
+ * (bins.c) and counts the values in each range.
+ */
+void
+choose_bins(Trainer *tr)
+{
+	int		   *nsample = palloc0(sizeof(int) * tr->ntokens);
+	float4	  **sample;
+	int64		k;
+	int32		i;
+
+	if (tr->opt.bins < 2)
+		return;
+	sample = sample_numbers(tr, nsample);
+	for (i = 0; i < tr->ntokens; i++)
+	{
+		Token	   *t = &tr->tokens[i];
+		int			b;
+
+		if (sample[i] == NULL)
+			continue;
+		t->cuts = MemoryContextAlloc(tr->cxt, sizeof(double) * tr->opt.bins);
+		t->ncuts = bins_choose(sample[i], nsample[i], tr->opt.bins, t->cuts);
+		t->cut_texts = MemoryContextAlloc(tr->cxt, sizeof(char *) * Max(t->ncuts, 1));
+		t->bounds = MemoryContextAlloc(tr->cxt, sizeof(float4) * Max(t->ncuts, 1));
+		t->bin_count = MemoryContextAllocZero(tr->cxt, sizeof(int64) * (t->ncuts + 1));
+		t->bin_column = MemoryContextAlloc(tr->cxt, sizeof(int32) * (t->ncuts + 1));
+		for (b = 0; b < t->ncuts; b++)
+		{
+			t->cut_texts[b] = MemoryContextStrdup(tr->cxt, bin_cut_text(t->cuts[b]));
+			t->bounds[b] = bin_bound(t->cuts[b]);
+		}
+		pfree(sample[i]);
+	}
+	for (k = 0; k < tr->nraw; k++)
+	{
+		Token	   *t = &tr->tokens[tr->raw[k].token];
+
+		if (t->ncuts > 0)
+			t->bin_count[bin_of_stored(t->bounds, t->ncuts, tr->raw[k].value)]++;
+	}
+}
+
+/*
+ * Gives each range of a kept number seen at least min_count times a column
+ * "field=[a, b)", right after the number's own so that a lead's columns
+ * come nearly in order.  A number whose range names are taken by levels of
+ * a category of the same field (a key that is sometimes a string) keeps
+ * its straight line only.
+ */
+static void
+add_bin_columns(Trainer *tr, Token *t)
+{
+	char	  **names = palloc(sizeof(char *) * (t->ncuts + 1));
+	int			b;
+
+	for (b = 0; b <= t->ncuts; b++)
+	{
+		names[b] = psprintf("%s=%s", t->field, bin_label(t->cut_texts, t->ncuts, b));
+		if (tokens_lookup(tr->token_index, names[b]) != NULL)
+		{
+			t->ncuts = 0;		/* a category has that name */
+			return;
+		}
+	}
+	for (b = 0; b <= t->ncuts; b++)
+		t->bin_column[b] = t->bin_count[b] >= tr->opt.min_count ?
+			add_column(tr, names[b], NULL) : -1;
+}
+
+/*
+ * Gives every token its column.  A field seen in fewer than min_count
+ * leads is dropped whole; within a field, levels seen at least min_count
+ * times have their own column and rarer ones share the field's "(other)";
+ * numbers need min_count values that are not all the same.  Column 0 is
+ * the intercept.
+ */
+void
+assign_columns(Trainer *tr)
+{
+	tokens_hash *other = tokens_create(tr->cxt, 64, NULL);
+	tokens_hash *fields = tokens_create(tr->cxt, 64, NULL);
+	int64	   *field_count = palloc0(sizeof(int64) * Max(tr->ntokens, 1));
+	int32		nfields = 0;
+	int32		i;
+	bool		found;
+	TokenEntry *e;
+
+	/*
+	 * How many leads carry each field: one level of it, or one number (whose
+	 * "(present)" level would count it twice).
+	 */
+	for (i = 0; i < tr->ntokens; i++)
+	{
+		Token	   *t = &tr->tokens[i];
+		size_t		len = strlen(t->name);
+
+		if (len > sizeof(LEVEL_PRESENT) &&
+			strcmp(t->name + len - sizeof(LEVEL_PRESENT) + 1, LEVEL_PRESENT) == 0)
+			continue;
+		e = tokens_insert(fields, t->field, &found);
+		if (!found)
+			e->token = nfields++;
+		field_count[e->token] += t->count;
+	}
+
+	add_column(tr, "(intercept)", NULL);
+	for (i = 0; i < tr->ntokens; i++)
+	{
+		Token	   *t = &tr->tokens[i];
+
+		e = tokens_lookup(fields, t->field);
+		if (e == NULL || field_count[e->token] < tr->opt.min_count)
+			t->column = -1;
+		else if (t->numeric)
+		{
+			t->log = prefers_log(&t->raw);
+			t->column = (t->count >= tr->opt.min_count &&
+						 moments_std(token_moments(t)) > 1e-6) ?
+				add_column(tr, t->name, t) : -1;
+			if (t->column < 0)
+				t->ncuts = 0;
+			else if (t->ncuts > 0)
+				add_bin_columns(tr, t);
+		}
+		else if (t->count == tr->nrows)
+			t->column = -1;		/* in every lead: the intercept says it */
+		else if (t->count >= tr->opt.min_count || t->special)
+			t->column = add_column(tr, t->name, NULL);
+		else
+		{
+			e = tokens_insert(other, t->field, &found);
+			if (!found)
+			{
+				char	   *name = psprintf("%s=%s", t->field, LEVEL_OTHER);
+
+				e->name = MemoryContextStrdup(tr->cxt, t->field);
+				e->token = add_column(tr, name, NULL);
+			}
+			t->column = e->token;
+		}
+	}
+}
+
+/*
+ * Orders a lead's (column, value) pairs by column.  Columns are numbered in
+ * the order tokens were first met, a number's ranges after it, so a lead's
+ * pairs come nearly in order and insertion sort is the fast way.
+ */
+static void
+sort_entries(RawEntry *row, int64 len)
+{
+	int64		i,
+				j;
+
+	for (i = 1; i < len; i++)
+	{
+		RawEntry	e = row[i];
+
+		for (j = i; j > 0 && row[j - 1].token > e.token; j--)
+			row[j] = row[j - 1];
+		row[j] = e;
+	}
+}
+
+/*
+ * Pattern -1 stands for the candidate being built past the end of the
+ * arena; other numbers are patterns already stored.
+ */
+static inline void
+pattern_span(Trainer *tr, int64 p, int64 *from, int64 *to)
+{
+	Patterns   *pt = &tr->pt;
+
+	*from = pt->start[p < 0 ? pt->npatterns : p];
+	*to = p < 0 ? *from + (int64) tr->pt.n[pt->npatterns] : pt->start[p + 1];
+}
+
+static inline uint32
+pattern_hash(Trainer *tr, int64 p)
+{
+	int64		from,
+				to;
+	uint32		h;
+
+	pattern_span(tr, p, &from, &to);
+	h = hash_bytes((const unsigned char *) &tr->pt.cols[from],
+				   (int) ((to - from) * sizeof(int32)));
+	h ^= hash_bytes((const unsigned char *) &tr->pt.vals[from],
+					(int) ((to - from) * sizeof(float4)));
+	return h ^ (uint32) tr->pt.fold[p < 0 ? tr->pt.npatterns : p];
+}
+
+static inline bool
+pattern_equal(Trainer *tr, int64 a, int64 b)
+{
+	int64		af,
+				at,
+				bf,
+				bt;
+
+	pattern_span(tr, a, &af, &at);
+	pattern_span(tr, b, &bf, &bt);
+	return at - af == bt - bf &&
+		tr->pt.fold[a < 0 ? tr->pt.npatterns : a] ==
+		tr->pt.fold[b < 0 ? tr->pt.npatterns : b] &&
+		memcmp(&tr->pt.cols[af], &tr->pt.cols[bf], (at - af) * sizeof(int32)) == 0 &&
+		memcmp(&tr->pt.vals[af], &tr->pt.vals[bf], (at - af) * sizeof(float4)) == 0;
+}
+
+#define SH_PREFIX		patterns
+#define SH_ELEMENT_TYPE PatternEntry
+#define SH_KEY_TYPE		int64
+#define SH_KEY			pattern
+#define SH_HASH_KEY(tb, k) pattern_hash((Trainer *) (tb)->private_data, k)
+#define SH_EQUAL(tb, a, b) pattern_equal((Trainer *) (tb)->private_data, a, b)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/*
+ * Encodes every lead as its sorted (column, value) pairs, numbers
+ * standardised, and keeps each distinct pattern once per fold with its
+ * count of leads and wins.  The candidate is written past the end of the
+ * arena and either becomes a new pattern or is dropped for an equal one.
+ */
+void
+build_patterns(Trainer *tr)
+{
+	Patterns   *pt = &tr->pt;
+	patterns_hash *index = patterns_create(tr->cxt, Max(tr->nrows / 4, 1024), tr);
+	int64		cap_cols = 0,
+				cap_vals = 0,
+				cap_patterns = 0,
+				cap_n = 0,
+				cap_y = 0,
+				cap_fold = 0,
+				i;
+	/* a lead has each token at most once, a number with its range */
+	RawEntry   *row = palloc(sizeof(RawEntry) * 2 * Max(tr->ntokens, 1));
+
+	pt->ncols = tr->ncols;
+	pt->npatterns = 0;
+	tr->row_pattern = MemoryContextAllocHuge(tr->cxt,
+											 sizeof(int64) * Max(tr->nrows, 1));
+	pt->start = train_grow(tr->cxt, pt->start, &cap_patterns, 2, sizeof(int64));
+	pt->start[0] = 0;
+
+	for (i = 0; i < tr->nrows; i++)
+	{
+		int64		from = tr->rows[i].raw_start;
+		int64		to = i + 1 < tr->nrows ? tr->rows[i + 1].raw_start : tr->nraw;
+		int64		len = 0,
+					k,
+					at;
+		bool		found;
+		PatternEntry *e;
+
+		/* map tokens to columns; several rare levels may share "(other)" */
+		for (k = from; k < to; k++)
+		{
+			Token	   *t = &tr->tokens[tr->raw[k].token];
+
+			if (t->column < 0)
+				continue;
+			row[len].token = t->column;
+			row[len].value = t->numeric ?
+				(float4) ((token_value(t, tr->raw[k].value) - token_moments(t)->mean) /
+						  moments_std(token_moments(t))) : 1.0f;
+			len++;
+			if (t->ncuts > 0)
+			{
+				int32		col = t->bin_column[bin_of_stored(t->bounds, t->ncuts,
+															  tr->raw[k].value)];
+
+				if (col >= 0)
+				{
+					row[len].token = col;
+					row[len].value = 1.0f;
+					len++;
+				}
+			}
+		}
+		sort_entries(row, len);
+
+		/* write the candidate past the end */
+		at = pt->start[pt->npatterns];
+		pt->cols = train_grow(tr->cxt, pt->cols, &cap_cols, at + len, sizeof(int32));
+		pt->vals = train_grow(tr->cxt, pt->vals, &cap_vals, at + len, sizeof(float4));
+		pt->start = train_grow(tr->cxt, pt->start, &cap_patterns, pt->npatterns + 2,
+						 sizeof(int64));
+		pt->n = train_grow(tr->cxt, pt->n, &cap_n, pt->npatterns + 1, sizeof(double));
+		pt->y = train_grow(tr->cxt, pt->y, &cap_y, pt->npatterns + 1, sizeof(double));
+		pt->fold = train_grow(tr->cxt, pt->fold, &cap_fold, pt->npatterns + 1, sizeof(char));
+		for (k = 0; k < len; k++)
+		{
+			pt->cols[at + k] = row[k].token;
+			pt->vals[at + k] = row[k].value;
+		}
+		pt->n[pt->npatterns] = (double) len;	/* the candidate's length */
+		pt->fold[pt->npatterns] = tr->rows[i].fold;
+
+		e = patterns_insert(index, -1, &found);
+		if (!found)
+		{
+			e->pattern = pt->npatterns++;
+			pt->start[pt->npatterns] = at + len;
+			pt->n[e->pattern] = 0;
+			pt->y[e->pattern] = 0;
+		}
+		pt->n[e->pattern] += 1;
+		pt->y[e->pattern] += tr->rows[i].won ? 1 : 0;
+		tr->row_pattern[i] = e->pattern;
+	}
+	pfree(row);
+}
