@@ -396,6 +396,18 @@ score_category(FeatureSink *sink, const char *field, const char *level)
 }
 
 /*
+ * A number as a person reads it: whole numbers in full (a budget of
+ * 20000000, not 2e+07), others to six significant digits.
+ */
+static char *
+number_text(double value)
+{
+	if (value == rint(value) && fabs(value) < 1e15)
+		return psprintf("%.0f", value);
+	return psprintf("%.6g", value);
+}
+
+/*
  * Adds a number: standardised within the range seen in training, and the
  * coefficient of the range it falls in
  */
@@ -405,18 +417,19 @@ score_number(FeatureSink *sink, const char *field, double value)
 	ScoreSink  *s = (ScoreSink *) sink;
 	NumericSpec *spec = numspec_lookup(s->model->numeric, field);
 	WeightEntry *e;
-	double		t;
+	double		term = 0;
+	const char *range = NULL;
+	bool		any = false;
 
 	if (spec == NULL)
 		return;
 	if ((e = weights_lookup(s->model->weights, field)) != NULL)
 	{
-		t = spec->log ? feature_transform(value) : value;
+		double		t = spec->log ? feature_transform(value) : value;
+
 		t = Max(spec->min, Min(spec->max, t));
-		s->logit += e->weight * (t - spec->mean) / spec->std;
-		if (s->explain)
-			note(s, field, psprintf("%g", value),
-				 e->weight * (t - spec->mean) / spec->std);
+		term += e->weight * (t - spec->mean) / spec->std;
+		any = true;
 	}
 	if (spec->ncuts > 0)
 	{
@@ -424,9 +437,20 @@ score_number(FeatureSink *sink, const char *field, double value)
 
 		if (spec->has_bin_weight[b])
 		{
-			s->logit += spec->bin_weight[b];
-			note(s, field, spec->bin_names[b], spec->bin_weight[b]);
+			term += spec->bin_weight[b];
+			range = spec->bin_names[b];
+			any = true;
 		}
+	}
+	if (!any)
+		return;
+	s->logit += term;
+	/* one term per number for explain(): its line and its range together */
+	if (s->explain)
+	{
+		char	   *shown = number_text(value);
+
+		note(s, field, range ? psprintf("%s in %s", shown, range) : shown, term);
 	}
 }
 

@@ -117,14 +117,18 @@ scoring_predict(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(logistic(model_logit(model, &lead, NULL)));
 }
 
-/* Orders contributions by size, largest effect first */
+/* Orders contributions by size, largest effect first; equal ones by name */
 static int
 contribution_cmp(const ListCell *a, const ListCell *b)
 {
-	double		x = fabs(((Contribution *) lfirst(a))->contribution);
-	double		y = fabs(((Contribution *) lfirst(b))->contribution);
+	const Contribution *ca = lfirst(a);
+	const Contribution *cb = lfirst(b);
+	double		x = fabs(ca->contribution);
+	double		y = fabs(cb->contribution);
 
-	return (x < y) - (x > y);
+	if (x != y)
+		return (x < y) - (x > y);
+	return strcmp(ca->feature, cb->feature);
 }
 
 /* Reads a stored lead's inputs; returns its model id (0: none) */

@@ -139,7 +139,7 @@ SELECT results_eq(
 	$$SELECT feature, value, round(contribution::numeric, 6) FROM scoring.explain(20)$$,
 	$$VALUES ('category', 'welding', 1.2::numeric),
 			 ('features.colour', 'red', 0.7),
-			 ('budget', '1e+06', round(pg_temp.num(1e6, 10, 2, 5, 15, 0.3)::numeric, 6)),
+			 ('budget', '1000000', round(pg_temp.num(1e6, 10, 2, 5, 15, 0.3)::numeric, 6)),
 			 ('(intercept)', NULL, -0.5),
 			 ('shop', 's1', 0.4),
 			 ('channel', '(missing)', -0.2),
