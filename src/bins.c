@@ -149,10 +149,11 @@ float4_cmp(const void *a, const void *b)
 
 /*
  * Chooses at most nbins - 1 cuts from a sample of a feature's stored
- * values (sorted in place): near the quantiles j / nbins, each just above
- * the largest value below the quantile, so that a value that fills a
- * quantile on its own (a count of 1, a rate of 0) keeps a range of its
- * own.  Returns the number of cuts written to cuts, increasing.
+ * values (sorted in place): for each quantile j / nbins, the roundest
+ * number above the largest value below the quantile and at most the
+ * quantile, so that a value that fills a quantile on its own (a count of
+ * 1, a rate of 0) starts a range of its own.  Returns the number of cuts
+ * written to cuts, increasing.
  */
 int
 bins_choose(float4 *sample, int n, int nbins, double *cuts)
