@@ -15,10 +15,9 @@
  * that; both with a backtracking line search.  On many patterns a Newton
  * fit on an even sample first brings a cold start close to the optimum
  * (fit_warm_start), so that the fit on all of them takes two or three
- * Hessians instead of five.  The intercept is not
- * penalised, so at the optimum the predicted wins add up to the actual
- * wins of the data fitted: the model is calibrated in the large by
- * construction.
+ * Hessians instead of five.  The intercept is not penalised, so at the
+ * optimum the predicted wins add up to the actual wins of the data fitted:
+ * the model is calibrated in the large by construction.
  *
  * IDENTIFICATION
  *		src/fit.c
@@ -413,8 +412,9 @@ cholesky_solve(double *h, double *b, int n)
 /*
  * Fits with Newton's method and a backtracking line search: stops when the
  * Newton decrement per lead falls below NEWTON_TOLERANCE, after a full step
- * from below NEWTON_LAST_STEP, or after max_iter iterations.  Returns false in *ok when the Hessian could not be factored,
- * for the caller to go on with L-BFGS.
+ * from below NEWTON_LAST_STEP, or after max_iter iterations.  Returns false
+ * in *ok when the Hessian could not be factored, for the caller to go on
+ * with L-BFGS.
  */
 static FitResult
 fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
