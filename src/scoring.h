@@ -4,15 +4,14 @@
  *		Shared structures and prototypes of the scoring extension.
  *
  * A lead is turned into features by features.c (its client and history by
- * client.c; the ranges of its numbers by bins.c), scored by the active
- * model (model.c) that cache.c keeps per
- * backend, trained by train.c (train_columns.c, train_store.c; fit.c
- * fits), checked against JSON conditions
- * compiled by condition.c and routed by route.c.  lead_trigger.c ties them
- * together for every inserted, updated or deleted lead (closings.c holds
- * the wins a client history still counts); totals.c keeps the
- * monthly totals the BI views read; render.c fills the messages of
- * follow-up sequences.
+ * client.c; the ranges of its numbers by bins.c), scored by the active model
+ * (model.c) that cache.c keeps per backend, trained by train.c
+ * (train_columns.c, train_store.c; fit.c fits), checked against JSON
+ * conditions compiled by condition.c and routed by route.c.  lead_trigger.c
+ * ties them together for every inserted, updated or deleted lead (closings.c
+ * holds the wins a client history still counts); totals.c keeps the monthly
+ * totals the BI views read; render.c fills the messages of follow-up
+ * sequences.
  *
  * IDENTIFICATION
  *		src/scoring.h
