@@ -178,12 +178,8 @@ done
 
 start=$SECONDS
 for db in "$SRC" "$DST" "$ONE" "$RAW" "$REP"; do
-	if out=$("$PSQL" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $db" 2>&1); then
-		created+=("$db")
-	else
-		not_ok "CREATE DATABASE $db" "$out"
-		bail "no database"
-	fi
+	create_database "$db"
+	created+=("$db")
 done
 ok "five empty databases: source, dst, one, raw, rep"
 

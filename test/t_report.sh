@@ -74,13 +74,9 @@ echo "# the HTML report of the BI views, in database $DB"
 # --- a small demo --------------------------------------------------------
 
 start=$(date +%s)
-if out=$("$PSQL" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB" 2>&1); then
-	created_db=1
-	ok "CREATE DATABASE $DB"
-else
-	not_ok "CREATE DATABASE $DB" "$out"
-	bail "no database"
-fi
+create_database "$DB"
+created_db=1
+ok "CREATE DATABASE $DB"
 export PGDATABASE=$DB
 load()
 {

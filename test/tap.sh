@@ -49,6 +49,17 @@ bail()
 	exit 1
 }
 
+# Creates database $1 ($PSQL), or reports why it could not and bails out
+create_database()
+{
+	local out
+
+	if ! out=$("$PSQL" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $1" 2>&1); then
+		not_ok "CREATE DATABASE $1" "$out"
+		bail "no database"
+	fi
+}
+
 # Drops a database the suite made ($PSQL), saying so when it cannot
 drop_database()
 {
