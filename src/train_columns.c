@@ -299,6 +299,9 @@ pattern_equal(Trainer *tr, int64 a, int64 b)
 		memcmp(&tr->pt.vals[af], &tr->pt.vals[bf], (at - af) * sizeof(float4)) == 0;
 }
 
+/* Patterns are deduplicated while the first this many leads show it pays */
+#define PATTERNS_PROBE	65536
+
 #define SH_PREFIX		patterns
 #define SH_ELEMENT_TYPE PatternEntry
 #define SH_KEY_TYPE		int64
@@ -313,98 +316,140 @@ pattern_equal(Trainer *tr, int64 a, int64 b)
 #include "lib/simplehash.h"
 
 /*
- * Encodes every lead as its sorted (column, value) pairs, numbers
- * standardised, and keeps each distinct pattern once per fold with its
- * count of leads and wins.  The candidate is written past the end of the
- * arena and either becomes a new pattern or is dropped for an equal one.
+ * An upper bound of the (column, value) pairs of all leads: one per token
+ * that has a column, two for a number with ranges.
+ */
+static int64
+pattern_entries_bound(Trainer *tr)
+{
+	int64		k,
+				bound = 0;
+
+	for (k = 0; k < tr->nraw; k++)
+	{
+		Token	   *t = &tr->tokens[tr->raw[k].token];
+
+		if (t->column >= 0)
+			bound += t->ncuts > 0 ? 2 : 1;
+	}
+	return bound;
+}
+
+/*
+ * Writes lead i's sorted (column, value) pairs, numbers standardised, to
+ * the end of the patterns' arena; returns how many.
+ */
+static int64
+encode_lead(Trainer *tr, int64 i, RawEntry *row)
+{
+	Patterns   *pt = &tr->pt;
+	int64		from = tr->rows[i].raw_start;
+	int64		to = i + 1 < tr->nrows ? tr->rows[i + 1].raw_start : tr->nraw;
+	int64		at = pt->start[pt->npatterns];
+	int64		len = 0,
+				k;
+
+	/* map tokens to columns; several rare levels may share "(other)" */
+	for (k = from; k < to; k++)
+	{
+		Token	   *t = &tr->tokens[tr->raw[k].token];
+
+		if (t->column < 0)
+			continue;
+		row[len].token = t->column;
+		row[len].value = t->numeric ?
+			(float4) ((token_value(t, tr->raw[k].value) - token_moments(t)->mean) /
+					  moments_std(token_moments(t))) : 1.0f;
+		len++;
+		if (t->ncuts > 0)
+		{
+			int32		col = t->bin_column[bin_of_stored(t->bounds, t->ncuts,
+														  tr->raw[k].value)];
+
+			if (col >= 0)
+			{
+				row[len].token = col;
+				row[len].value = 1.0f;
+				len++;
+			}
+		}
+	}
+	sort_entries(row, len);
+	for (k = 0; k < len; k++)
+	{
+		pt->cols[at + k] = row[k].token;
+		pt->vals[at + k] = row[k].value;
+	}
+	return len;
+}
+
+/*
+ * Encodes every lead as its sorted (column, value) pairs and keeps each
+ * distinct pattern once per fold with its count of leads and wins.  The
+ * candidate is written past the end of the arena and either becomes a new
+ * pattern or is dropped for an equal one.  Leads with a continuous number
+ * (a budget) are nearly all distinct: when the first PATTERNS_PROBE leads
+ * gave almost as many patterns, the rest are kept one pattern per lead
+ * without hashing them.  The arena is allocated once, to its bound.
  */
 void
 build_patterns(Trainer *tr)
 {
 	Patterns   *pt = &tr->pt;
-	patterns_hash *index = patterns_create(tr->cxt, Max(tr->nrows / 4, 1024), tr);
-	int64		cap_cols = 0,
-				cap_vals = 0,
-				cap_patterns = 0,
-				cap_n = 0,
-				cap_y = 0,
-				cap_fold = 0,
+	int64		nrows = Max(tr->nrows, 1),
 				i;
+	patterns_hash *index = patterns_create(tr->cxt, Min(nrows, PATTERNS_PROBE), tr);
 	/* a lead has each token at most once, a number with its range */
 	RawEntry   *row = palloc(sizeof(RawEntry) * 2 * Max(tr->ntokens, 1));
+	int64		bound = Max(pattern_entries_bound(tr), 1);
 
 	pt->ncols = tr->ncols;
 	pt->npatterns = 0;
-	tr->row_pattern = MemoryContextAllocHuge(tr->cxt,
-											 sizeof(int64) * Max(tr->nrows, 1));
-	pt->start = train_grow(tr->cxt, pt->start, &cap_patterns, 2, sizeof(int64));
+	pt->cols = MemoryContextAllocHuge(tr->cxt, sizeof(int32) * bound);
+	pt->vals = MemoryContextAllocHuge(tr->cxt, sizeof(float4) * bound);
+	pt->start = MemoryContextAllocHuge(tr->cxt, sizeof(int64) * (nrows + 1));
+	pt->n = MemoryContextAllocHuge(tr->cxt, sizeof(double) * nrows);
+	pt->y = MemoryContextAllocHuge(tr->cxt, sizeof(double) * nrows);
+	pt->fold = MemoryContextAllocHuge(tr->cxt, sizeof(char) * nrows);
+	tr->row_pattern = MemoryContextAllocHuge(tr->cxt, sizeof(int64) * nrows);
 	pt->start[0] = 0;
 
 	for (i = 0; i < tr->nrows; i++)
 	{
-		int64		from = tr->rows[i].raw_start;
-		int64		to = i + 1 < tr->nrows ? tr->rows[i + 1].raw_start : tr->nraw;
-		int64		len = 0,
-					k,
-					at;
-		bool		found;
-		PatternEntry *e;
+		int64		len = encode_lead(tr, i, row),
+					p = pt->npatterns;
+		bool		found = false;
 
-		/* map tokens to columns; several rare levels may share "(other)" */
-		for (k = from; k < to; k++)
+		pt->n[p] = (double) len;	/* the candidate's length */
+		pt->fold[p] = tr->rows[i].fold;
+		if (index != NULL)
 		{
-			Token	   *t = &tr->tokens[tr->raw[k].token];
+			PatternEntry *e = patterns_insert(index, -1, &found);
 
-			if (t->column < 0)
-				continue;
-			row[len].token = t->column;
-			row[len].value = t->numeric ?
-				(float4) ((token_value(t, tr->raw[k].value) - token_moments(t)->mean) /
-						  moments_std(token_moments(t))) : 1.0f;
-			len++;
-			if (t->ncuts > 0)
-			{
-				int32		col = t->bin_column[bin_of_stored(t->bounds, t->ncuts,
-															  tr->raw[k].value)];
-
-				if (col >= 0)
-				{
-					row[len].token = col;
-					row[len].value = 1.0f;
-					len++;
-				}
-			}
+			if (found)
+				p = e->pattern;
+			else
+				e->pattern = p;
 		}
-		sort_entries(row, len);
-
-		/* write the candidate past the end */
-		at = pt->start[pt->npatterns];
-		pt->cols = train_grow(tr->cxt, pt->cols, &cap_cols, at + len, sizeof(int32));
-		pt->vals = train_grow(tr->cxt, pt->vals, &cap_vals, at + len, sizeof(float4));
-		pt->start = train_grow(tr->cxt, pt->start, &cap_patterns, pt->npatterns + 2,
-						 sizeof(int64));
-		pt->n = train_grow(tr->cxt, pt->n, &cap_n, pt->npatterns + 1, sizeof(double));
-		pt->y = train_grow(tr->cxt, pt->y, &cap_y, pt->npatterns + 1, sizeof(double));
-		pt->fold = train_grow(tr->cxt, pt->fold, &cap_fold, pt->npatterns + 1, sizeof(char));
-		for (k = 0; k < len; k++)
-		{
-			pt->cols[at + k] = row[k].token;
-			pt->vals[at + k] = row[k].value;
-		}
-		pt->n[pt->npatterns] = (double) len;	/* the candidate's length */
-		pt->fold[pt->npatterns] = tr->rows[i].fold;
-
-		e = patterns_insert(index, -1, &found);
 		if (!found)
 		{
-			e->pattern = pt->npatterns++;
-			pt->start[pt->npatterns] = at + len;
-			pt->n[e->pattern] = 0;
-			pt->y[e->pattern] = 0;
+			pt->npatterns++;
+			pt->start[pt->npatterns] = pt->start[p] + len;
+			pt->n[p] = 0;
+			pt->y[p] = 0;
 		}
-		pt->n[e->pattern] += 1;
-		pt->y[e->pattern] += tr->rows[i].won ? 1 : 0;
-		tr->row_pattern[i] = e->pattern;
+		pt->n[p] += 1;
+		pt->y[p] += tr->rows[i].won ? 1 : 0;
+		tr->row_pattern[i] = p;
+
+		if (index != NULL && i + 1 == PATTERNS_PROBE &&
+			pt->npatterns > PATTERNS_PROBE * 0.9)
+		{
+			patterns_destroy(index);
+			index = NULL;
+		}
 	}
+	if (index != NULL)
+		patterns_destroy(index);
 	pfree(row);
 }
