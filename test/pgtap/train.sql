@@ -9,7 +9,7 @@
 --	probability of its kind of lead.
 --
 BEGIN;
-SELECT plan(52);
+SELECT plan(54);
 
 SET LOCAL timezone = 'UTC';
 
@@ -324,6 +324,29 @@ UPDATE scoring.lead SET budget = budget WHERE lead_id > 400000;
 SELECT ok((SELECT avg((priority = 1)::int) BETWEEN 0.04 AND 0.06 FROM scoring.lead
 			WHERE lead_id > 400000 AND expected_profit IS NOT NULL),
 		  'band 1 holds about 5 % of the scored leads, implausible budgets left out');
+
+-- leads that differ only by shop, channel and category (no budget, no
+-- client, no free feature) are fitted as their 24 distinct patterns, each
+-- with its count of leads and wins
+INSERT INTO scoring.lead (lead_id, created_at, shop, channel, category, status, closed_at)
+SELECT 500000 + i, '2018-01-01 00:00+00'::timestamptz + i * interval '7 hours',
+	   'shop' || i % 3, (ARRAY['email', 'phone'])[1 + i % 2],
+	   (ARRAY['welding', 'pumps', 'tools', 'safety'])[1 + i / 6 % 4],
+	   CASE WHEN ((i::bigint * 2654435761) % 4294967296) / 4294967296.0
+				 < CASE WHEN i % 2 = 0 THEN 0.3 ELSE 0.6 END
+			THEN 'won' ELSE 'lost' END,
+	   '2018-01-01 00:00+00'::timestamptz + i * interval '7 hours' + interval '1 day'
+  FROM generate_series(1, 960) AS i;
+INSERT INTO m SELECT 'patterns', scoring.train('2018-01-01', '2019-01-01',
+											   '{"holdout": 0, "activate": false, "set_bands": false}');
+SELECT is((SELECT (metrics->'fit'->>'patterns')::int FROM scoring.model
+			WHERE model_id = (SELECT id FROM m WHERE name = 'patterns')),
+		  (SELECT count(DISTINCT (shop, channel, category))::int FROM scoring.lead
+			WHERE lead_id > 500000),
+		  'identical leads are fitted as one pattern each');
+SELECT is((SELECT (metrics->'train'->>'leads')::int FROM scoring.model
+			WHERE model_id = (SELECT id FROM m WHERE name = 'patterns')),
+		  960, 'the patterns count all 960 leads');
 
 SELECT * FROM finish();
 ROLLBACK;
