@@ -269,10 +269,10 @@ double_numeric(double d)
 
 /* p x amount, rounded to kopecks */
 static Numeric
-times_p(double p, Numeric amount)
+times_p(Numeric p, Numeric amount)
 {
 	return round2(DatumGetNumeric(DirectFunctionCall2(numeric_mul,
-													  NumericGetDatum(double_numeric(p)),
+													  NumericGetDatum(p),
 													  NumericGetDatum(amount))));
 }
 
@@ -300,17 +300,18 @@ compute_profit(ScoredLead *lead, ScoringConfig *config, Numeric margin)
 	base = DatumGetNumeric(DirectFunctionCall2(numeric_mul,
 											   NumericGetDatum(lead->in.budget),
 											   NumericGetDatum(margin)));
-	lead->uplift = round2(double_numeric(config->model ?
-										 model_ltv(config->model,
-												   client_segment(&lead->in)) :
-										 0.0));
+	lead->uplift = config->model ?
+		model_ltv(config->model, client_segment(&lead->in)) :
+		round2(double_numeric(0.0));
 	lead->potential = round2(DatumGetNumeric(
 		DirectFunctionCall2(numeric_add, NumericGetDatum(base),
 							NumericGetDatum(lead->uplift))));
 	if (lead->have_p)
 	{
-		lead->expected = times_p(lead->p_win, lead->potential);
-		lead->forecast = times_p(lead->p_win, base);
+		Numeric		p = double_numeric(lead->p_win);
+
+		lead->expected = times_p(p, lead->potential);
+		lead->forecast = times_p(p, base);
 	}
 }
 
@@ -514,7 +515,8 @@ read_score(ScoredLead *lead, HeapTuple tup, TupleDesc desc)
 	d = heap_getattr(tup, Attnums[COL_LTV_UPLIFT], desc, &isnull);
 	lead->uplift = isnull ? NULL : DatumGetNumeric(d);
 	if (lead->have_p && lead->potential != NULL)
-		lead->forecast = times_p(lead->p_win, lead->uplift == NULL ? lead->potential :
+		lead->forecast = times_p(double_numeric(lead->p_win),
+								 lead->uplift == NULL ? lead->potential :
 								 DatumGetNumeric(DirectFunctionCall2(numeric_sub,
 																	 NumericGetDatum(lead->potential),
 																	 NumericGetDatum(lead->uplift))));

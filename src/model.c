@@ -25,7 +25,9 @@
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 
 #include "bins.h"
 #include "scoring.h"
@@ -37,6 +39,7 @@ typedef struct WeightEntry
 	uint32		hash;
 	char		status;
 	double		weight;
+	Numeric		amount;			/* an uplift in kopecks; NULL for weights */
 } WeightEntry;
 
 #define SH_PREFIX		weights
@@ -75,6 +78,7 @@ struct Model
 	weights_hash *weights;		/* "field=level" and "field" coefficients */
 	numspec_hash *numeric;		/* numeric fields and their scaling */
 	weights_hash *ltv;			/* lifetime uplift by client segment */
+	Numeric		no_ltv;			/* 0.00: a segment without uplift */
 	const char **free_fields;	/* distinct "features.KEY" fields */
 	int			nfree;
 	StringInfoData keybuf;		/* scratch for "field=level" lookups */
@@ -167,7 +171,20 @@ add_weight(Model *model, char *key, JsonbValue *v)
 	e->weight = w;
 }
 
-/* Adds one lifetime uplift */
+/* An uplift as leads store it: the double rounded to kopecks */
+static Numeric
+kopecks(double w)
+{
+	Datum		n = DirectFunctionCall1(float8_numeric, Float8GetDatum(w));
+
+	return DatumGetNumeric(DirectFunctionCall2(numeric_round, n,
+											   Int32GetDatum(2)));
+}
+
+/*
+ * Adds one lifetime uplift, also in kopecks: every lead of the segment
+ * stores that amount, converted once here.
+ */
 static void
 add_ltv(Model *model, char *key, JsonbValue *v)
 {
@@ -179,6 +196,7 @@ add_ltv(Model *model, char *key, JsonbValue *v)
 		invalid_model(psprintf("ltv uplift of segment \"%s\" is negative.", key));
 	e = weights_insert(model->ltv, key, &found);
 	e->weight = w;
+	e->amount = kopecks(w);
 }
 
 /*
@@ -323,6 +341,7 @@ model_build(int32 model_id, double intercept, Jsonb *weights,
 	model->weights = weights_create(CurrentMemoryContext, 256, NULL);
 	model->numeric = numspec_create(CurrentMemoryContext, 32, NULL);
 	model->ltv = weights_create(CurrentMemoryContext, 16, NULL);
+	model->no_ltv = kopecks(0.0);
 	initStringInfo(&model->keybuf);
 
 	for_each_pair(weights, "weights", add_weight, model);
@@ -480,15 +499,18 @@ model_logit(const Model *model, const LeadInput *lead, List **contributions)
 	return s.logit;
 }
 
-/* The lifetime uplift of a client segment, 0 when the model has none */
-double
+/*
+ * The lifetime uplift of a client segment in kopecks (0.00 when the model
+ * has none), as a numeric in CurrentMemoryContext
+ */
+Numeric
 model_ltv(const Model *model, const char *segment)
 {
 	WeightEntry *e = weights_lookup(model->ltv, segment);
+	Numeric		amount = e ? e->amount : model->no_ltv;
 
-	return e ? e->weight : 0.0;
+	return DatumGetNumeric(datumCopy(NumericGetDatum(amount), false, -1));
 }
-
 PG_FUNCTION_INFO_V1(scoring_model_valid);
 
 /*

@@ -132,7 +132,7 @@ extern Model *model_build(int32 model_id, double intercept, Jsonb *weights,
 extern int32 model_id(const Model *model);
 extern double model_logit(const Model *model, const LeadInput *lead,
 						  List **contributions);
-extern double model_ltv(const Model *model, const char *segment);
+extern Numeric model_ltv(const Model *model, const char *segment);
 extern double logistic(double logit);
 
 /* ----------------------------------------------------------------
