@@ -39,7 +39,7 @@ typedef struct WeightEntry
 	uint32		hash;
 	char		status;
 	double		weight;
-	Numeric		amount;			/* an uplift in kopecks; NULL for weights */
+	Numeric		amount;			/* uplifts only: the uplift in kopecks */
 } WeightEntry;
 
 #define SH_PREFIX		weights
@@ -511,6 +511,7 @@ model_ltv(const Model *model, const char *segment)
 
 	return DatumGetNumeric(datumCopy(NumericGetDatum(amount), false, -1));
 }
+
 PG_FUNCTION_INFO_V1(scoring_model_valid);
 
 /*
