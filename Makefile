@@ -39,3 +39,8 @@ SHLIB_LINK = -lm
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies unless the server was configured with
+# --enable-depend (Debian's is not): rebuild every object when a header
+# changes, or a changed struct leaves stale objects behind
+$(OBJS): $(wildcard src/*.h)

@@ -59,14 +59,13 @@ in_fold(const Patterns *pt, int64 p, int fold)
 double
 pattern_logit(const Patterns *pt, int64 p, const double *beta)
 {
-	const int32 *pg_restrict cols = pt->cols + pt->start[p];
-	const float4 *pg_restrict vals = pt->vals + pt->start[p];
+	const PatternCell *pg_restrict cells = pt->cells + pt->start[p];
 	int64		len = pt->start[p + 1] - pt->start[p],
 				k;
 	double		eta = beta[0];
 
 	for (k = 0; k < len; k++)
-		eta += beta[cols[k]] * vals[k];
+		eta += beta[cells[k].col] * cells[k].val;
 	return eta;
 }
 
@@ -100,8 +99,7 @@ objective(const Patterns *pt, int fold, double l2, const double *beta,
 	int64		p,
 				k,
 				len;
-	const int32 *pg_restrict cols;
-	const float4 *pg_restrict vals;
+	const PatternCell *pg_restrict cells;
 	int			j;
 
 	memset(grad, 0, sizeof(double) * pt->ncols);
@@ -117,10 +115,9 @@ objective(const Patterns *pt, int fold, double l2, const double *beta,
 		r = pt->n[p] * sigmoid(eta) - pt->y[p];
 		grad[0] += r;
 		len = pt->start[p + 1] - pt->start[p];
-		cols = pt->cols + pt->start[p];
-		vals = pt->vals + pt->start[p];
+		cells = pt->cells + pt->start[p];
 		for (k = 0; k < len; k++)
-			grad[cols[k]] += r * vals[k];
+			grad[cells[k].col] += r * cells[k].val;
 		if ((p & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
@@ -324,8 +321,7 @@ hessian(const Patterns *pt, int fold, double l2, const double *beta, double *h)
 				k,
 				m,
 				len;
-	const int32 *pg_restrict cols;
-	const float4 *pg_restrict vals;
+	const PatternCell *pg_restrict cells;
 	int			i,
 				j;
 
@@ -341,16 +337,15 @@ hessian(const Patterns *pt, int fold, double l2, const double *beta, double *h)
 		w = pt->n[p] * q * (1 - q);
 		h[0] += w;
 		len = pt->start[p + 1] - pt->start[p];
-		cols = pt->cols + pt->start[p];
-		vals = pt->vals + pt->start[p];
+		cells = pt->cells + pt->start[p];
 		for (k = 0; k < len; k++)
 		{
-			double		wv = w * vals[k];
-			double	   *pg_restrict row = &h[(int64) cols[k] * n];
+			double		wv = w * cells[k].val;
+			double	   *pg_restrict row = &h[(int64) cells[k].col * n];
 
-			h[cols[k]] += wv;	/* intercept row */
+			h[cells[k].col] += wv;	/* intercept row */
 			for (m = k; m < len; m++)
-				row[cols[m]] += wv * vals[m];
+				row[cells[m].col] += wv * cells[m].val;
 		}
 		if ((p & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -508,8 +503,7 @@ patterns_every(const Patterns *pt, int fold, int64 stride)
 	sub.ncols = pt->ncols;
 	sub.npatterns = m;
 	sub.start = palloc(sizeof(int64) * (m + 1));
-	sub.cols = palloc(sizeof(int32) * Max(len, 1));
-	sub.vals = palloc(sizeof(float4) * Max(len, 1));
+	sub.cells = palloc(sizeof(PatternCell) * Max(len, 1));
 	sub.n = palloc(sizeof(double) * Max(m, 1));
 	sub.y = palloc(sizeof(double) * Max(m, 1));
 	sub.fold = palloc0(sizeof(char) * Max(m, 1));
@@ -522,8 +516,8 @@ patterns_every(const Patterns *pt, int fold, int64 stride)
 
 		if (!in_fold(pt, p, fold))
 			continue;
-		memcpy(&sub.cols[sub.start[m]], &pt->cols[from], sizeof(int32) * (to - from));
-		memcpy(&sub.vals[sub.start[m]], &pt->vals[from], sizeof(float4) * (to - from));
+		memcpy(&sub.cells[sub.start[m]], &pt->cells[from],
+			   sizeof(PatternCell) * (to - from));
 		sub.n[m] = pt->n[p];
 		sub.y[m] = pt->y[p];
 		sub.start[m + 1] = sub.start[m] + (to - from);
@@ -554,8 +548,7 @@ fit_warm_start(const Patterns *pt, int fold, double l2, int max_iter,
 	if (sub.npatterns > 0)
 		fit_newton(&sub, -1, l2 * share, max_iter, beta, &ok);
 	pfree(sub.start);
-	pfree(sub.cols);
-	pfree(sub.vals);
+	pfree(sub.cells);
 	pfree(sub.n);
 	pfree(sub.y);
 	pfree(sub.fold);

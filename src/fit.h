@@ -13,19 +13,25 @@
 
 #include "lib/stringinfo.h"
 
+/* One (column, value) pair of a pattern */
+typedef struct PatternCell
+{
+	int32		col;
+	float4		val;
+} PatternCell;
+
 /*
  * Distinct feature patterns of the training leads, in compressed sparse
- * rows: pattern p has the (column, value) pairs start[p] .. start[p+1]-1,
- * n[p] leads of which y[p] were won, and belongs to fold[p] (0 training,
- * 1 holdout).  Column 0 is the intercept and is never stored.
+ * rows: pattern p has the cells start[p] .. start[p+1]-1, sorted by
+ * column, n[p] leads of which y[p] were won, and belongs to fold[p] (0
+ * training, 1 holdout).  Column 0 is the intercept and is never stored.
  */
 typedef struct Patterns
 {
 	int			ncols;
 	int64		npatterns;
 	int64	   *start;
-	int32	   *cols;
-	float4	   *vals;
+	PatternCell *cells;
 	double	   *n;
 	double	   *y;
 	char	   *fold;

@@ -25,7 +25,7 @@
 #include "bins.h"
 #include "train.h"
 
-/* A pattern being deduplicated: where its entries are in the arena */
+/* A pattern being deduplicated: which one it is (-1: the candidate) */
 typedef struct PatternEntry
 {
 	uint32		hash;
@@ -234,23 +234,23 @@ assign_columns(Trainer *tr)
 }
 
 /*
- * Orders a lead's (column, value) pairs by column.  Columns are numbered in
- * the order tokens were first met, a number's ranges after it, so a lead's
- * pairs come nearly in order and insertion sort is the fast way.
+ * Orders a lead's cells by column.  Columns are numbered in the order
+ * tokens were first met, a number's ranges after it, so a lead's cells
+ * come nearly in order and insertion sort is the fast way.
  */
 static void
-sort_entries(RawEntry *row, int64 len)
+sort_cells(PatternCell *row, int64 len)
 {
 	int64		i,
 				j;
 
 	for (i = 1; i < len; i++)
 	{
-		RawEntry	e = row[i];
+		PatternCell c = row[i];
 
-		for (j = i; j > 0 && row[j - 1].token > e.token; j--)
+		for (j = i; j > 0 && row[j - 1].col > c.col; j--)
 			row[j] = row[j - 1];
-		row[j] = e;
+		row[j] = c;
 	}
 }
 
@@ -275,10 +275,8 @@ pattern_hash(Trainer *tr, int64 p)
 	uint32		h;
 
 	pattern_span(tr, p, &from, &to);
-	h = hash_bytes((const unsigned char *) &tr->pt.cols[from],
-				   (int) ((to - from) * sizeof(int32)));
-	h ^= hash_bytes((const unsigned char *) &tr->pt.vals[from],
-					(int) ((to - from) * sizeof(float4)));
+	h = hash_bytes((const unsigned char *) &tr->pt.cells[from],
+				   (int) ((to - from) * sizeof(PatternCell)));
 	return h ^ (uint32) tr->pt.fold[p < 0 ? tr->pt.npatterns : p];
 }
 
@@ -295,8 +293,8 @@ pattern_equal(Trainer *tr, int64 a, int64 b)
 	return at - af == bt - bf &&
 		tr->pt.fold[a < 0 ? tr->pt.npatterns : a] ==
 		tr->pt.fold[b < 0 ? tr->pt.npatterns : b] &&
-		memcmp(&tr->pt.cols[af], &tr->pt.cols[bf], (at - af) * sizeof(int32)) == 0 &&
-		memcmp(&tr->pt.vals[af], &tr->pt.vals[bf], (at - af) * sizeof(float4)) == 0;
+		memcmp(&tr->pt.cells[af], &tr->pt.cells[bf],
+			   (at - af) * sizeof(PatternCell)) == 0;
 }
 
 /* Patterns are deduplicated while the first this many leads show it pays */
@@ -316,97 +314,109 @@ pattern_equal(Trainer *tr, int64 a, int64 b)
 #include "lib/simplehash.h"
 
 /*
- * An upper bound of the (column, value) pairs of all leads: one per token
- * that has a column, two for a number with ranges.
+ * How many raw entries give two cells: a kept number and its range.  The
+ * others give one, or none when their token has no column.
  */
 static int64
-pattern_entries_bound(Trainer *tr)
+entries_with_range(Trainer *tr)
 {
 	int64		k,
-				bound = 0;
+				n = 0;
 
 	for (k = 0; k < tr->nraw; k++)
 	{
 		Token	   *t = &tr->tokens[tr->raw[k].token];
 
-		if (t->column >= 0)
-			bound += t->ncuts > 0 ? 2 : 1;
+		if (t->column >= 0 && t->ncuts > 0)
+			n++;
 	}
-	return bound;
+	return n;
 }
 
 /*
- * Writes lead i's sorted (column, value) pairs, numbers standardised, to
- * the end of the patterns' arena; returns how many.
+ * Writes the cells of lead i, whose raw entries begin at raw[0], into row:
+ * its sorted (column, value) pairs, numbers standardised.  Returns how
+ * many.
  */
 static int64
-encode_lead(Trainer *tr, int64 i, RawEntry *row)
+encode_lead(Trainer *tr, int64 i, const RawEntry *raw, PatternCell *row)
 {
-	Patterns   *pt = &tr->pt;
-	int64		from = tr->rows[i].raw_start;
-	int64		to = i + 1 < tr->nrows ? tr->rows[i + 1].raw_start : tr->nraw;
-	int64		at = pt->start[pt->npatterns];
+	int64		n = (i + 1 < tr->nrows ? tr->rows[i + 1].raw_start : tr->nraw) -
+		tr->rows[i].raw_start;
 	int64		len = 0,
 				k;
 
 	/* map tokens to columns; several rare levels may share "(other)" */
-	for (k = from; k < to; k++)
+	for (k = 0; k < n; k++)
 	{
-		Token	   *t = &tr->tokens[tr->raw[k].token];
+		Token	   *t = &tr->tokens[raw[k].token];
 
 		if (t->column < 0)
 			continue;
-		row[len].token = t->column;
-		row[len].value = t->numeric ?
-			(float4) ((token_value(t, tr->raw[k].value) - token_moments(t)->mean) /
+		row[len].col = t->column;
+		row[len].val = t->numeric ?
+			(float4) ((token_value(t, raw[k].value) - token_moments(t)->mean) /
 					  moments_std(token_moments(t))) : 1.0f;
 		len++;
 		if (t->ncuts > 0)
 		{
 			int32		col = t->bin_column[bin_of_stored(t->bounds, t->ncuts,
-														  tr->raw[k].value)];
+														  raw[k].value)];
 
 			if (col >= 0)
 			{
-				row[len].token = col;
-				row[len].value = 1.0f;
+				row[len].col = col;
+				row[len].val = 1.0f;
 				len++;
 			}
 		}
 	}
-	sort_entries(row, len);
-	for (k = 0; k < len; k++)
-	{
-		pt->cols[at + k] = row[k].token;
-		pt->vals[at + k] = row[k].value;
-	}
+	sort_cells(row, len);
 	return len;
 }
 
 /*
- * Encodes every lead as its sorted (column, value) pairs and keeps each
- * distinct pattern once per fold with its count of leads and wins.  The
- * candidate is written past the end of the arena and either becomes a new
- * pattern or is dropped for an equal one.  Leads with a continuous number
- * (a budget) are nearly all distinct: when the first PATTERNS_PROBE leads
- * gave almost as many patterns, the rest are kept one pattern per lead
- * without hashing them.  The arena is allocated once, to its bound.
+ * Encodes every lead as its cells and keeps each distinct pattern once per
+ * fold with its count of leads and wins.  The candidate is written past
+ * the end of the patterns and either becomes a new pattern or is dropped
+ * for an equal one.  Leads with a continuous number (a budget) are nearly
+ * all distinct: when the first PATTERNS_PROBE leads gave almost as many
+ * patterns, the rest are kept one pattern per lead without hashing them.
+ *
+ * The cells take the place of the raw entries, which are not needed after
+ * this: a raw entry is the size of a cell and gives at most two, so the
+ * entries are first moved up by the number that give two, and the cells
+ * of the leads up to i, written from the start, never reach the entries
+ * of lead i + 1.  This spares a second array as large as the first (a
+ * third of a GB for a million leads) and the page faults of filling it.
  */
 void
 build_patterns(Trainer *tr)
 {
 	Patterns   *pt = &tr->pt;
 	int64		nrows = Max(tr->nrows, 1),
+				shift = entries_with_range(tr),
+				size = Max(tr->nraw + shift, 1),
 				i;
 	patterns_hash *index = patterns_create(tr->cxt, Min(nrows, PATTERNS_PROBE), tr);
 	/* a lead has each token at most once, a number with its range */
-	RawEntry   *row = palloc(sizeof(RawEntry) * 2 * Max(tr->ntokens, 1));
-	int64		bound = Max(pattern_entries_bound(tr), 1);
+	PatternCell *row = palloc(sizeof(PatternCell) * 2 * Max(tr->ntokens, 1));
+	RawEntry   *raw;
+
+	StaticAssertStmt(sizeof(RawEntry) == sizeof(PatternCell),
+					 "cells are written over raw entries");
+	if (tr->raw_cap < size)
+	{
+		tr->raw = tr->raw ? repalloc_huge(tr->raw, sizeof(RawEntry) * size) :
+			MemoryContextAllocHuge(tr->cxt, sizeof(RawEntry) * size);
+		tr->raw_cap = size;
+	}
+	raw = tr->raw + shift;
+	memmove(raw, tr->raw, sizeof(RawEntry) * tr->nraw);
 
 	pt->ncols = tr->ncols;
 	pt->npatterns = 0;
-	pt->cols = MemoryContextAllocHuge(tr->cxt, sizeof(int32) * bound);
-	pt->vals = MemoryContextAllocHuge(tr->cxt, sizeof(float4) * bound);
+	pt->cells = (PatternCell *) tr->raw;
 	pt->start = MemoryContextAllocHuge(tr->cxt, sizeof(int64) * (nrows + 1));
 	pt->n = MemoryContextAllocHuge(tr->cxt, sizeof(double) * nrows);
 	pt->y = MemoryContextAllocHuge(tr->cxt, sizeof(double) * nrows);
@@ -416,10 +426,14 @@ build_patterns(Trainer *tr)
 
 	for (i = 0; i < tr->nrows; i++)
 	{
-		int64		len = encode_lead(tr, i, row),
+		int64		len = encode_lead(tr, i, raw + tr->rows[i].raw_start, row),
 					p = pt->npatterns;
 		bool		found = false;
 
+		/* the lead's entries are read: its cells may overwrite them */
+		Assert(pt->start[p] + len <= shift + (i + 1 < tr->nrows ?
+											  tr->rows[i + 1].raw_start : tr->nraw));
+		memcpy(&pt->cells[pt->start[p]], row, sizeof(PatternCell) * len);
 		pt->n[p] = (double) len;	/* the candidate's length */
 		pt->fold[p] = tr->rows[i].fold;
 		if (index != NULL)
@@ -452,4 +466,8 @@ build_patterns(Trainer *tr)
 	if (index != NULL)
 		patterns_destroy(index);
 	pfree(row);
+
+	/* the raw entries are gone; their memory is the patterns' now */
+	tr->raw = NULL;
+	tr->nraw = tr->raw_cap = 0;
 }
