@@ -40,6 +40,7 @@ typedef struct Patterns
 typedef struct FitResult
 {
 	int			iterations;
+	int			hessians;		/* computed by Newton; 0 with L-BFGS */
 	bool		converged;
 	double		loss;
 } FitResult;

@@ -687,11 +687,13 @@ scoring_train(PG_FUNCTION_ARGS)
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);
 	appendStringInfo(&metrics,
-					 ", \"fit\": {\"iterations\": %d, \"converged\": %s, \"columns\": %d,"
+					 ", \"fit\": {\"iterations\": %d, \"hessians\": %d,"
+					 " \"converged\": %s, \"columns\": %d,"
 					 " \"patterns\": " INT64_FORMAT ", \"l2\": %g, \"seconds\": %.3f},"
 					 " \"ltv\": {\"leads\": " INT64_FORMAT ", \"segments\": %d},"
 					 " \"bands_set\": %s}",
-					 fit.iterations, fit.converged ? "true" : "false", tr->ncols,
+					 fit.iterations, fit.hessians,
+					 fit.converged ? "true" : "false", tr->ncols,
 					 tr->pt.npatterns, tr->opt.l2, INSTR_TIME_GET_DOUBLE(elapsed),
 					 ltv_leads, tr->nsegments, bands_set ? "true" : "false");
 

@@ -9,7 +9,7 @@
 --	probability of its kind of lead.
 --
 BEGIN;
-SELECT plan(54);
+SELECT plan(56);
 
 SET LOCAL timezone = 'UTC';
 
@@ -91,6 +91,12 @@ SELECT ok((SELECT bool_and(abs((d->>'mean_p')::float8 - (d->>'win_rate')::float8
 		  'each decile: mean p within 0.1 of its win rate');
 SELECT ok((SELECT (metrics->'fit'->>'converged')::bool AND (metrics->'fit'->>'iterations')::int > 0
 			 FROM scoring.model), 'the fit converged');
+SELECT ok((SELECT (metrics->'fit'->>'hessians')::int
+				  BETWEEN 1 AND (metrics->'fit'->>'iterations')::int - 1 FROM scoring.model),
+		  'steps near the optimum reuse the factored Hessian: fewer Hessians than steps');
+SELECT ok((SELECT abs((metrics->'train'->>'sum_p')::float8 - (metrics->'train'->>'wins')::float8)
+				  < 0.01 FROM scoring.model),
+		  'at the optimum: the intercept''s gradient, sum of p minus wins, is under 0.01 lead');
 
 -- the trigger agrees with the trainer: rescored, the training leads add
 -- up to the wins, and their AUC is the one in the metrics
