@@ -420,11 +420,13 @@ cholesky_solve(const double *l, double *b, int n)
 /*
  * The Newton direction d = -H^-1 g at beta into d; with fresh, the Hessian
  * at beta is computed and factored into h first, otherwise the factor
- * already in h is used.  False when the Hessian is not positive definite.
+ * already in h is used, its Hessian taken times scale.  False when the
+ * Hessian is not positive definite.
  */
 static bool
 newton_direction(const Patterns *pt, int fold, double l2, const double *beta,
-				 const double *g, bool fresh, double *h, double *d)
+				 const double *g, bool fresh, double scale, double *h,
+				 double *d)
 {
 	int			n = pt->ncols,
 				j;
@@ -434,9 +436,10 @@ newton_direction(const Patterns *pt, int fold, double l2, const double *beta,
 		hessian(pt, fold, l2, beta, h);
 		if (!cholesky_factor(h, n))
 			return false;
+		scale = 1.0;
 	}
 	for (j = 0; j < n; j++)
-		d[j] = -g[j];
+		d[j] = -g[j] / scale;
 	cholesky_solve(h, d, n);
 	return true;
 }
@@ -456,22 +459,38 @@ newton_direction(const Patterns *pt, int fold, double l2, const double *beta,
  * the old one would not, and after a step the line search shortened.
  * With a million leads this fits with one or two Hessians instead of
  * three, to the same tolerance.
+ *
+ * With carry, a fit may start from the factor an earlier fit left there,
+ * its Hessian scaled to this fit's weight of leads (the final fit on all
+ * leads after the one on the training fold: the Hessians differ by the
+ * holdout's fifth), and leaves its own factor there.  The first step with
+ * it is taken on trust; the next must show the tenfold cut.
  */
 static FitResult
 fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
-		   double *beta, bool *ok)
+		   double *beta, bool *ok, FitCarry *carry)
 {
 	int			n = pt->ncols;
 	double	   *g = palloc(sizeof(double) * n);
 	double	   *d = palloc(sizeof(double) * n);
 	double	   *xnew = palloc(sizeof(double) * n);
-	double	   *h = MemoryContextAllocHuge(CurrentMemoryContext,
-										   sizeof(double) * n * n);
+	double	   *h;
 	double		weight = Max(fold_weight(pt, fold), 1.0);
 	double		f = objective(pt, fold, l2, beta, g);
-	double		last_decrement = 0;
+	double		last_decrement = 0,
+				factor_weight = weight;
 	bool		have_factor = false;
 	FitResult	res = {0, 0, false, 0};
+
+	if (carry != NULL && carry->factor != NULL)
+	{
+		h = carry->factor;
+		factor_weight = carry->weight;
+		have_factor = true;
+		last_decrement = INFINITY;
+	}
+	else
+		h = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * n * n);
 
 	*ok = true;
 	while (res.iterations < max_iter)
@@ -483,7 +502,8 @@ fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
 		int			i,
 					j;
 
-		if (!newton_direction(pt, fold, l2, beta, g, fresh, h, d))
+		if (!newton_direction(pt, fold, l2, beta, g, fresh,
+							  weight / factor_weight, h, d))
 		{
 			*ok = false;
 			break;
@@ -493,13 +513,15 @@ fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
 		{
 			/* the old Hessian no longer pays: a new one here */
 			fresh = true;
-			if (!newton_direction(pt, fold, l2, beta, g, fresh, h, d))
+			if (!newton_direction(pt, fold, l2, beta, g, fresh, 1.0, h, d))
 			{
 				*ok = false;
 				break;
 			}
 			decrement = -dot(g, d, n);
 		}
+		if (fresh)
+			factor_weight = weight;
 		have_factor = true;
 		res.iterations++;
 		res.hessians += fresh ? 1 : 0;
@@ -540,7 +562,13 @@ fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
 			break;
 		}
 	}
-	pfree(h);
+	if (carry != NULL)
+	{
+		carry->factor = *ok && have_factor ? h : NULL;
+		carry->weight = factor_weight;
+	}
+	else
+		pfree(h);
 	res.loss = f;
 	return res;
 }
@@ -609,7 +637,7 @@ fit_warm_start(const Patterns *pt, int fold, double l2, int max_iter,
 	sub = patterns_every(pt, fold, stride);
 	share = fold_weight(&sub, -1) / Max(fold_weight(pt, fold), 1.0);
 	if (sub.npatterns > 0)
-		fit_newton(&sub, -1, l2 * share, max_iter, beta, &ok);
+		fit_newton(&sub, -1, l2 * share, max_iter, beta, &ok, NULL);
 	pfree(sub.start);
 	pfree(sub.cells);
 	pfree(sub.n);
@@ -620,18 +648,19 @@ fit_warm_start(const Patterns *pt, int fold, double l2, int max_iter,
 /*
  * Fits beta (ncols coefficients, beta[0] the intercept; used as the
  * starting point) on the patterns of fold (-1: all): Newton's method when
- * the Hessian is small enough to factor, L-BFGS otherwise.
+ * the Hessian is small enough to factor, L-BFGS otherwise.  carry, when
+ * given, hands a factored Hessian from one Newton fit to the next.
  */
 FitResult
 fit_logistic(const Patterns *pt, int fold, double l2, int max_iter,
-			 double *beta)
+			 double *beta, FitCarry *carry)
 {
 	FitResult	res;
 	bool		ok = false;
 
 	if (pt->ncols <= NEWTON_MAX_COLS)
 	{
-		res = fit_newton(pt, fold, l2, max_iter, beta, &ok);
+		res = fit_newton(pt, fold, l2, max_iter, beta, &ok, carry);
 		if (ok)
 			return res;
 	}

@@ -45,8 +45,19 @@ typedef struct FitResult
 	double		loss;
 } FitResult;
 
+/*
+ * A factored Hessian one Newton fit leaves to the next on nearly the same
+ * leads (the holdout fit to the final one), and the weight of the leads it
+ * was computed on; factor is NULL when there is none.
+ */
+typedef struct FitCarry
+{
+	double	   *factor;
+	double		weight;
+} FitCarry;
+
 extern FitResult fit_logistic(const Patterns *pt, int fold, double l2,
-							  int max_iter, double *beta);
+							  int max_iter, double *beta, FitCarry *carry);
 extern void fit_warm_start(const Patterns *pt, int fold, double l2,
 						   int max_iter, double *beta);
 extern double pattern_logit(const Patterns *pt, int64 p, const double *beta);

@@ -617,6 +617,7 @@ scoring_train(PG_FUNCTION_ARGS)
 	bool		bands_set = false;
 	StringInfoData metrics;
 	FitResult	fit;
+	FitCarry	carry = {NULL, 0};
 	instr_time	start,
 				elapsed;
 	int64		ltv_leads = 0;
@@ -669,14 +670,14 @@ scoring_train(PG_FUNCTION_ARGS)
 	appendStringInfoString(&metrics, "{\"holdout\": ");
 	if (tr->opt.holdout > 0)
 	{
-		fit_logistic(&tr->pt, 0, tr->opt.l2, tr->opt.max_iter, beta);
+		fit_logistic(&tr->pt, 0, tr->opt.l2, tr->opt.max_iter, beta, &carry);
 		fold_metrics(&tr->pt, 1, beta, &metrics);
 	}
 	else
 		appendStringInfoString(&metrics, "null");
 
 	/* ... then on everything, for the model that is kept */
-	fit = fit_logistic(&tr->pt, -1, tr->opt.l2, tr->opt.max_iter, beta);
+	fit = fit_logistic(&tr->pt, -1, tr->opt.l2, tr->opt.max_iter, beta, &carry);
 	appendStringInfoString(&metrics, ", \"train\": ");
 	fold_metrics(&tr->pt, -1, beta, &metrics);
 
