@@ -542,6 +542,12 @@ fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
 		if (i == 40)
 		{
 			objective(pt, fold, l2, beta, g);
+			if (!fresh)
+			{
+				/* a kept Hessian found nothing better: a new one here */
+				have_factor = false;
+				continue;
+			}
 			res.converged = true;
 			break;
 		}

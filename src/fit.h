@@ -40,7 +40,7 @@ typedef struct Patterns
 typedef struct FitResult
 {
 	int			iterations;
-	int			hessians;		/* computed by Newton; 0 with L-BFGS */
+	int			hessians;		/* computed; 0 with L-BFGS or a carried one */
 	bool		converged;
 	double		loss;
 } FitResult;

@@ -677,7 +677,8 @@ scoring_train(PG_FUNCTION_ARGS)
 		appendStringInfoString(&metrics, "null");
 
 	/* ... then on everything, for the model that is kept */
-	fit = fit_logistic(&tr->pt, -1, tr->opt.l2, tr->opt.max_iter, beta, &carry);
+	fit = fit_logistic(&tr->pt, -1, tr->opt.l2, tr->opt.max_iter, beta,
+					   &carry);
 	appendStringInfoString(&metrics, ", \"train\": ");
 	fold_metrics(&tr->pt, -1, beta, &metrics);
 
