@@ -34,6 +34,7 @@
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -544,8 +545,20 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 	MemoryContext batch = AllocSetContextCreate(keep, "scoring train batch",
 												ALLOCSET_DEFAULT_SIZES);
 	Portal		portal;
+	int			nestlevel;
 
 	tr->histories = read_histories(tr->cxt, since, until);
+
+	/*
+	 * The order the leads come in decides the order of the columns, the
+	 * sample the ranges of numbers are cut from and how the sums round.  A
+	 * synchronized scan of a large table starts wherever another scan of
+	 * it left off, so the same leads would give a slightly different model
+	 * from one call to the next: read from the first block instead.
+	 */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	portal = SPI_cursor_open_with_args(
 		NULL,
 		"SELECT l.lead_id, l.shop, l.channel, l.category, l.brand, l.budget,"
@@ -576,6 +589,7 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
+	AtEOXact_GUC(true, nestlevel);
 	MemoryContextDelete(batch);
 }
 
