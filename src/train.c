@@ -369,6 +369,20 @@ in_holdout(const TrainOptions *opt, int64 lead_id)
 	return (double) (h % 1000000) < opt->holdout * 1000000;
 }
 
+/*
+ * A number drawn from lead_id alone, which decides whether the lead's
+ * numbers are in the sample their ranges are cut from: the same leads
+ * give the same ranges in whatever order they are read.  Its own seed
+ * keeps it apart from the holdout's draw.
+ */
+static uint16
+lead_draw(int64 lead_id)
+{
+	return (uint16) hash_bytes_extended((const unsigned char *) &lead_id,
+										sizeof(lead_id),
+										UINT64CONST(0x5C0121B15A3B1E5));
+}
+
 /* The columns of a row of the training query (read_training_data) */
 #define TRAIN_COLUMNS	16
 
@@ -517,6 +531,7 @@ read_training_row(Trainer *tr, HeapTuple tup, TupleDesc desc)
 	r->raw_start = tr->nraw;
 	r->won = DatumGetBool(v[14]);
 	r->fold = in_holdout(&tr->opt, lead.lead_id) ? 1 : 0;
+	r->draw = lead_draw(lead.lead_id);
 	r->potential = NAN;
 	if (!null[15] && (!numeric_to_finite_double(DatumGetNumeric(v[15]), &r->potential) ||
 					  r->potential < 0))

@@ -97,6 +97,7 @@ typedef struct LeadRow
 	int32		segment;
 	bool		won;
 	char		fold;			/* 0 training, 1 holdout */
+	uint16		draw;			/* a hash of lead_id: see sample_numbers() */
 } LeadRow;
 
 

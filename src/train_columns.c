@@ -55,16 +55,19 @@ add_column(Trainer *tr, const char *name, Token *numeric)
 #define BIN_SAMPLE		16384
 
 /*
- * The stored values of every number seen min_count times, every stride-th
- * one of each (deterministic: the same data gives the same cuts).
+ * The stored values of every number seen min_count times, from a sample
+ * of about BIN_SAMPLE of the leads that have it: those whose draw (a hash
+ * of lead_id) is a multiple of the number's stride, so that the sample,
+ * and the cuts, do not depend on the order the leads were read in.
  */
 static float4 **
 sample_numbers(Trainer *tr, int *nsample)
 {
 	float4	  **sample = palloc0(sizeof(float4 *) * tr->ntokens);
-	int64	   *seen = palloc0(sizeof(int64) * tr->ntokens);
 	int64	   *stride = palloc0(sizeof(int64) * tr->ntokens);
-	int64		k;
+	int64	   *cap = palloc0(sizeof(int64) * tr->ntokens);
+	int64		r,
+				k;
 	int32		i;
 
 	for (i = 0; i < tr->ntokens; i++)
@@ -73,18 +76,25 @@ sample_numbers(Trainer *tr, int *nsample)
 
 		if (!t->numeric || t->count < tr->opt.min_count)
 			continue;
-		stride[i] = t->count / BIN_SAMPLE + 1;
-		sample[i] = palloc(sizeof(float4) * (t->count / stride[i] + 1));
+		stride[i] = Min(t->count / BIN_SAMPLE + 1, PG_UINT16_MAX);
+		/* twice the expected draw: more is as likely as never */
+		cap[i] = 2 * (t->count / stride[i]) + 64;
+		sample[i] = palloc(sizeof(float4) * cap[i]);
 	}
-	for (k = 0; k < tr->nraw; k++)
+	for (r = 0; r < tr->nrows; r++)
 	{
-		int32		i = tr->raw[k].token;
+		int64		to = r + 1 < tr->nrows ? tr->rows[r + 1].raw_start : tr->nraw;
 
-		if (sample[i] != NULL && seen[i]++ % stride[i] == 0)
-			sample[i][nsample[i]++] = tr->raw[k].value;
+		for (k = tr->rows[r].raw_start; k < to; k++)
+		{
+			i = tr->raw[k].token;
+			if (sample[i] != NULL && tr->rows[r].draw % stride[i] == 0 &&
+				nsample[i] < cap[i])
+				sample[i][nsample[i]++] = tr->raw[k].value;
+		}
 	}
-	pfree(seen);
 	pfree(stride);
+	pfree(cap);
 	return sample;
 }
 
