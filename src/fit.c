@@ -133,6 +133,33 @@ objective(const Patterns *pt, int fold, double l2, const double *beta,
 	return f;
 }
 
+/*
+ * Backtracking line search with the Armijo condition: from beta along d,
+ * whose slope g'd is negative, the first of step, step/2, ... that lowers
+ * the objective from f enough; its point, objective and gradient go to
+ * xnew, *fnew and gnew.  Returns the step, or 0 when 40 halvings found
+ * none (gnew then holds no gradient of interest).
+ */
+static double
+line_search(const Patterns *pt, int fold, double l2, const double *beta,
+			const double *d, double f, double slope, double step,
+			double *xnew, double *fnew, double *gnew)
+{
+	int			n = pt->ncols,
+				i,
+				j;
+
+	for (i = 0; i < 40; i++, step *= 0.5)
+	{
+		for (j = 0; j < n; j++)
+			xnew[j] = beta[j] + step * d[j];
+		*fnew = objective(pt, fold, l2, xnew, gnew);
+		if (isfinite(*fnew) && *fnew <= f + 1e-4 * step * slope)
+			return step;
+	}
+	return 0;
+}
+
 static double
 dot(const double *a, const double *b, int n)
 {
@@ -268,18 +295,10 @@ fit_lbfgs(const Patterns *pt, int fold, double l2, int max_iter,
 			slope = dot(g, d, n);
 		}
 
-		/* backtracking line search with the Armijo condition */
-		step = count == 0 ? Min(1.0, 1.0 / sqrt(-slope)) : 1.0;
-		for (i = 0; i < 40; i++)
-		{
-			for (j = 0; j < n; j++)
-				xnew[j] = beta[j] + step * d[j];
-			fnew = objective(pt, fold, l2, xnew, gnew);
-			if (isfinite(fnew) && fnew <= f + 1e-4 * step * slope)
-				break;
-			step *= 0.5;
-		}
-		if (i == 40)
+		step = line_search(pt, fold, l2, beta, d, f, slope,
+						   count == 0 ? Min(1.0, 1.0 / sqrt(-slope)) : 1.0,
+						   xnew, &fnew, gnew);
+		if (step == 0)
 		{
 			/* no progress along any step: as good as it gets */
 			res.converged = true;
@@ -496,11 +515,9 @@ fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
 	while (res.iterations < max_iter)
 	{
 		double		decrement,
-					step = 1.0,
+					step,
 					fnew = f;
 		bool		fresh = !have_factor;
-		int			i,
-					j;
 
 		if (!newton_direction(pt, fold, l2, beta, g, fresh,
 							  weight / factor_weight, h, d))
@@ -530,16 +547,9 @@ fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
 			res.converged = true;
 			break;
 		}
-		for (i = 0; i < 40; i++)
-		{
-			for (j = 0; j < n; j++)
-				xnew[j] = beta[j] + step * d[j];
-			fnew = objective(pt, fold, l2, xnew, g);
-			if (isfinite(fnew) && fnew <= f - 1e-4 * step * decrement)
-				break;
-			step *= 0.5;
-		}
-		if (i == 40)
+		step = line_search(pt, fold, l2, beta, d, f, -decrement, 1.0,
+						   xnew, &fnew, g);
+		if (step == 0)
 		{
 			objective(pt, fold, l2, beta, g);
 			if (!fresh)
