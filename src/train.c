@@ -634,6 +634,60 @@ check_training_data(Trainer *tr, TimestampTz since, TimestampTz until)
 				 errhint("Widen the window so that it holds both outcomes.")));
 }
 
+/* A trainer with its options, in a context of its own under the current one */
+static Trainer *
+trainer_create(Jsonb *options)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "scoring train",
+											  ALLOCSET_DEFAULT_SIZES);
+	Trainer    *tr = MemoryContextAllocZero(cxt, sizeof(Trainer));
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	tr->cxt = cxt;
+	parse_options(options, &tr->opt);
+	tr->sink.category = train_category;
+	tr->sink.number = train_number;
+	tr->token_index = tokens_create(cxt, 1024, NULL);
+	tr->segment_index = tokens_create(cxt, 64, NULL);
+	initStringInfo(&tr->keybuf);
+	initStringInfo(&tr->fieldbuf);
+	initStringInfo(&tr->levelbuf);
+	MemoryContextSwitchTo(old);
+	return tr;
+}
+
+/*
+ * Fits the coefficients into beta: first on the training fold, measured
+ * on the holdout fold, then on all leads for the model that is kept (it
+ * goes on from the first fit's coefficients and factored Hessian).  The
+ * metrics of both go to metrics; returns the fit that is kept.
+ */
+static FitResult
+fit_and_measure(Trainer *tr, double *beta, StringInfo metrics)
+{
+	FitCarry	carry = {NULL, 0};
+	FitResult	fit;
+
+	beta[0] = log((tr->nwon + 0.5) / (tr->nrows - tr->nwon + 0.5));
+	fit_warm_start(&tr->pt, tr->opt.holdout > 0 ? 0 : -1, tr->opt.l2,
+				   tr->opt.max_iter, beta);
+	appendStringInfoString(metrics, "{\"holdout\": ");
+	if (tr->opt.holdout > 0)
+	{
+		fit_logistic(&tr->pt, 0, tr->opt.l2, tr->opt.max_iter, beta, &carry);
+		fold_metrics(&tr->pt, 1, beta, metrics);
+	}
+	else
+		appendStringInfoString(metrics, "null");
+
+	fit = fit_logistic(&tr->pt, -1, tr->opt.l2, tr->opt.max_iter, beta,
+					   &carry);
+	appendStringInfoString(metrics, ", \"train\": ");
+	fold_metrics(&tr->pt, -1, beta, metrics);
+	return fit;
+}
+
 Datum
 scoring_train(PG_FUNCTION_ARGS)
 {
@@ -646,13 +700,11 @@ scoring_train(PG_FUNCTION_ARGS)
 	bool		bands_set = false;
 	StringInfoData metrics;
 	FitResult	fit;
-	FitCarry	carry = {NULL, 0};
 	instr_time	start,
 				elapsed;
 	int64		ltv_leads = 0;
 	int32		id;
-	MemoryContext cxt,
-				old;
+	MemoryContext old;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -666,22 +718,12 @@ scoring_train(PG_FUNCTION_ARGS)
 				 errmsg("since must be before until")));
 
 	INSTR_TIME_SET_CURRENT(start);
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "scoring train",
-								ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(cxt);
-	tr = palloc0(sizeof(Trainer));
-	tr->cxt = cxt;
-	parse_options(options, &tr->opt);
-	tr->sink.category = train_category;
-	tr->sink.number = train_number;
-	tr->token_index = tokens_create(cxt, 1024, NULL);
-	tr->segment_index = tokens_create(cxt, 64, NULL);
-	initStringInfo(&tr->keybuf);
-	initStringInfo(&tr->fieldbuf);
-	initStringInfo(&tr->levelbuf);
+	tr = trainer_create(options);
+	old = MemoryContextSwitchTo(tr->cxt);
 
+	/* SPI_connect() switches to its own context; SPI_finish() back here */
 	SPI_connect();
-	MemoryContextSwitchTo(cxt);
+	MemoryContextSwitchTo(tr->cxt);
 	read_training_data(tr, since, until, scoring_config());
 	check_training_data(tr, since, until);
 	if (tr->opt.ltv)
@@ -690,27 +732,9 @@ scoring_train(PG_FUNCTION_ARGS)
 	assign_columns(tr);
 	build_patterns(tr);
 
-	/* fit on the training fold and measure on the holdout ... */
 	beta = palloc0(sizeof(double) * tr->ncols);
-	beta[0] = log((tr->nwon + 0.5) / (tr->nrows - tr->nwon + 0.5));
-	fit_warm_start(&tr->pt, tr->opt.holdout > 0 ? 0 : -1, tr->opt.l2,
-				   tr->opt.max_iter, beta);
 	initStringInfo(&metrics);
-	appendStringInfoString(&metrics, "{\"holdout\": ");
-	if (tr->opt.holdout > 0)
-	{
-		fit_logistic(&tr->pt, 0, tr->opt.l2, tr->opt.max_iter, beta, &carry);
-		fold_metrics(&tr->pt, 1, beta, &metrics);
-	}
-	else
-		appendStringInfoString(&metrics, "null");
-
-	/* ... then on everything, for the model that is kept */
-	fit = fit_logistic(&tr->pt, -1, tr->opt.l2, tr->opt.max_iter, beta,
-					   &carry);
-	appendStringInfoString(&metrics, ", \"train\": ");
-	fold_metrics(&tr->pt, -1, beta, &metrics);
-
+	fit = fit_and_measure(tr, beta, &metrics);
 	if (tr->opt.set_bands == 1 ||
 		(tr->opt.set_bands == -1 && tr->opt.activate && !have_bands()))
 		bands_set = compute_bands(tr, beta, bands);
@@ -734,6 +758,6 @@ scoring_train(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	MemoryContextSwitchTo(old);
-	MemoryContextDelete(cxt);
+	MemoryContextDelete(tr->cxt);
 	PG_RETURN_INT32(id);
 }
