@@ -46,6 +46,7 @@ typedef struct BrandEntry
 	uint32		hash;
 	char		status;
 	Numeric		margin;
+	double		margin_double;
 } BrandEntry;
 
 #define SH_PREFIX		brandmargin
@@ -242,6 +243,9 @@ read_brands(ScoringConfig *config)
 
 		e->margin = copy_numeric(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2,
 											   &isnull));
+		/* a margin is NOT NULL and within [0, 1] */
+		if (!numeric_to_finite_double(e->margin, &e->margin_double))
+			e->margin_double = 0;
 	}
 }
 
@@ -427,6 +431,21 @@ brand_margin(ScoringConfig *config, const char *brand, Numeric *margin)
 	if (e == NULL)
 		return false;
 	*margin = e->margin;
+	return true;
+}
+
+/* The margin of a brand as a double, false when the brand is unknown */
+bool
+brand_margin_double(ScoringConfig *config, const char *brand, double *margin)
+{
+	BrandEntry *e;
+
+	if (brand == NULL)
+		return false;
+	e = brandmargin_lookup(config->brands->hash, brand);
+	if (e == NULL)
+		return false;
+	*margin = e->margin_double;
 	return true;
 }
 

@@ -383,8 +383,30 @@ lead_draw(int64 lead_id)
 										UINT64CONST(0x5C0121B15A3B1E5));
 }
 
+/*
+ * The potential profit of a training lead, on which the lifetime uplift
+ * and the bands are learned: budget x the brand's margin (the default one
+ * for an unknown brand), NaN without a budget up to max_budget or when it
+ * comes out negative.
+ */
+static double
+lead_potential(Trainer *tr, const LeadInput *lead)
+{
+	double		budget,
+				margin;
+
+	if (lead->budget == NULL ||
+		!numeric_to_finite_double(lead->budget, &budget) ||
+		!(budget <= tr->max_budget))
+		return NAN;
+	if (!brand_margin_double(tr->config, lead->brand, &margin))
+		margin = tr->default_margin;
+	budget *= margin;
+	return budget >= 0 && isfinite(budget) ? budget : NAN;
+}
+
 /* The columns of a row of the training query (read_training_data) */
-#define TRAIN_COLUMNS	16
+#define TRAIN_COLUMNS	15
 
 /* A text column of a deformed row as a C string, NULL when null */
 static inline char *
@@ -532,10 +554,7 @@ read_training_row(Trainer *tr, HeapTuple tup, TupleDesc desc)
 	r->won = DatumGetBool(v[14]);
 	r->fold = in_holdout(&tr->opt, lead.lead_id) ? 1 : 0;
 	r->draw = lead_draw(lead.lead_id);
-	r->potential = NAN;
-	if (!null[15] && (!numeric_to_finite_double(DatumGetNumeric(v[15]), &r->potential) ||
-					  r->potential < 0))
-		r->potential = NAN;
+	r->potential = lead_potential(tr, &lead);
 	r->segment = segment_id(tr, &lead);
 	tr->nwon += r->won;
 
@@ -553,9 +572,8 @@ static void
 read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 				   ScoringConfig *config)
 {
-	Oid			argtypes[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, NUMERICOID, NUMERICOID};
-	Datum		args[4] = {TimestampTzGetDatum(since), TimestampTzGetDatum(until),
-		NumericGetDatum(config->default_margin), NumericGetDatum(config->max_budget)};
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[2] = {TimestampTzGetDatum(since), TimestampTzGetDatum(until)};
 	MemoryContext keep = CurrentMemoryContext;
 	MemoryContext batch = AllocSetContextCreate(keep, "scoring train batch",
 												ALLOCSET_DEFAULT_SIZES);
@@ -563,6 +581,14 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 	int			nestlevel;
 
 	tr->histories = read_histories(tr->cxt, since, until);
+	tr->config = config;
+	if (config->default_margin == NULL ||
+		!numeric_to_finite_double(config->default_margin, &tr->default_margin))
+		tr->default_margin = NAN;
+	if (config->max_budget == NULL)
+		tr->max_budget = NAN;
+	else if (!numeric_to_finite_double(config->max_budget, &tr->max_budget))
+		tr->max_budget = INFINITY;	/* positive (checked when set), past a double */
 
 	/*
 	 * The order the leads come in decides the order of the columns, the
@@ -579,14 +605,12 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 		"SELECT l.lead_id, l.shop, l.channel, l.category, l.brand, l.budget,"
 		"       l.features, c.kind, c.industry, c.okved, c.core_industry,"
 		"       c.annual_turnover, l.client_id, l.created_at,"
-		"       l.status = 'won',"
-		"       CASE WHEN l.budget <= $4 THEN l.budget * coalesce(b.margin, $3) END"
+		"       l.status = 'won'"
 		"  FROM scoring.lead l"
 		"  LEFT JOIN scoring.client c ON c.client_id = l.client_id"
-		"  LEFT JOIN scoring.brand b ON b.brand = l.brand"
 		" WHERE l.status IN ('won', 'lost')"
 		"   AND l.created_at >= $1 AND l.created_at < $2",
-		4, argtypes, args, NULL, true, CURSOR_OPT_NO_SCROLL);
+		2, argtypes, args, NULL, true, CURSOR_OPT_NO_SCROLL);
 
 	for (;;)
 	{

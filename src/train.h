@@ -158,6 +158,11 @@ typedef struct Trainer
 	/* the client history of every (client, moment) of the window */
 	histories_hash *histories;
 
+	/* what a lead's potential profit is computed with while reading */
+	ScoringConfig *config;
+	double		default_margin; /* NaN when not set */
+	double		max_budget;		/* NaN when not set */
+
 	/* raw leads: the entries of lead i start at rows[i].raw_start */
 	RawEntry   *raw;
 	int64		nraw;

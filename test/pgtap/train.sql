@@ -9,7 +9,7 @@
 --	probability of its kind of lead.
 --
 BEGIN;
-SELECT plan(58);
+SELECT plan(59);
 
 SET LOCAL timezone = 'UTC';
 
@@ -358,6 +358,26 @@ SELECT is((SELECT (metrics->'fit'->>'patterns')::int FROM scoring.model
 SELECT is((SELECT (metrics->'train'->>'leads')::int FROM scoring.model
 			WHERE model_id = (SELECT id FROM m WHERE name = 'patterns')),
 		  960, 'the patterns count all 960 leads');
+
+-- the bands are quantiles of p x budget x the brand's margin: the same
+-- leads with a brand nobody knows get the default margin (0.15 against
+-- Fubag's 0.2; the brand, the same for all, changes no p), so every
+-- threshold is three quarters of what it was, to the rouble
+INSERT INTO scoring.lead (lead_id, created_at, category, brand, budget, status, closed_at)
+SELECT 600000 + i, '2017-01-01 00:00+00'::timestamptz + i * interval '5 hours',
+	   (ARRAY['welding', 'pumps'])[1 + i % 2], 'Fubag', 1000 + (i * 7919) % 1009 * 100,
+	   CASE WHEN ((i::bigint * 2654435761) % 4294967296) / 4294967296.0 < CASE WHEN i % 2 = 0 THEN 0.6 ELSE 0.2 END
+			THEN 'won' ELSE 'lost' END,
+	   '2017-01-01 00:00+00'::timestamptz + i * interval '5 hours' + interval '1 day'
+  FROM generate_series(1, 1000) AS i;
+INSERT INTO m SELECT 'margin_known', scoring.train('2017-01-01', '2018-01-01', '{"set_bands": true, "activate": false}');
+CREATE TEMP TABLE bands_known AS SELECT * FROM scoring.priority_band;
+UPDATE scoring.lead SET brand = 'Nobody' WHERE lead_id > 600000;
+INSERT INTO m SELECT 'margin_default', scoring.train('2017-01-01', '2018-01-01', '{"set_bands": true, "activate": false}');
+SELECT ok((SELECT bool_and(abs(d.min_expected_profit - k.min_expected_profit * 0.75) <= 1)
+			 FROM bands_known k JOIN scoring.priority_band d USING (priority))
+		  AND (SELECT count(*) FROM bands_known) = 4,
+		  'an unknown brand: bands from the default margin, three quarters of Fubag''s');
 
 SELECT * FROM finish();
 ROLLBACK;
