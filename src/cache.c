@@ -419,9 +419,13 @@ scoring_config(void)
 	return Config;
 }
 
-/* The margin of a brand, false when the brand is unknown */
+/*
+ * The margin of a brand into *margin and, as a double, into *margin_double
+ * (either may be NULL); false when the brand is unknown.
+ */
 bool
-brand_margin(ScoringConfig *config, const char *brand, Numeric *margin)
+brand_margin(ScoringConfig *config, const char *brand, Numeric *margin,
+			 double *margin_double)
 {
 	BrandEntry *e;
 
@@ -430,22 +434,10 @@ brand_margin(ScoringConfig *config, const char *brand, Numeric *margin)
 	e = brandmargin_lookup(config->brands->hash, brand);
 	if (e == NULL)
 		return false;
-	*margin = e->margin;
-	return true;
-}
-
-/* The margin of a brand as a double, false when the brand is unknown */
-bool
-brand_margin_double(ScoringConfig *config, const char *brand, double *margin)
-{
-	BrandEntry *e;
-
-	if (brand == NULL)
-		return false;
-	e = brandmargin_lookup(config->brands->hash, brand);
-	if (e == NULL)
-		return false;
-	*margin = e->margin_double;
+	if (margin != NULL)
+		*margin = e->margin;
+	if (margin_double != NULL)
+		*margin_double = e->margin_double;
 	return true;
 }
 

@@ -282,7 +282,7 @@ lead_margin(ScoredLead *lead, ScoringConfig *config)
 {
 	Numeric		margin;
 
-	if (brand_margin(config, lead->in.brand, &margin))
+	if (brand_margin(config, lead->in.brand, &margin, NULL))
 		return margin;
 	flag(lead, lead->in.brand == NULL ? "no_brand" : "unknown_brand");
 	return config->default_margin;

@@ -171,9 +171,7 @@ typedef struct ScoringConfig
 
 extern ScoringConfig *scoring_config(void);
 extern bool brand_margin(ScoringConfig *config, const char *brand,
-						 Numeric *margin);
-extern bool brand_margin_double(ScoringConfig *config, const char *brand,
-								double *margin);
+						 Numeric *margin, double *margin_double);
 extern Model *load_model(int32 model_id);
 extern void scoring_cache_init(void);
 

@@ -399,7 +399,7 @@ lead_potential(Trainer *tr, const LeadInput *lead)
 		!numeric_to_finite_double(lead->budget, &budget) ||
 		!(budget <= tr->max_budget))
 		return NAN;
-	if (!brand_margin_double(tr->config, lead->brand, &margin))
+	if (!brand_margin(tr->config, lead->brand, NULL, &margin))
 		margin = tr->default_margin;
 	budget *= margin;
 	return budget >= 0 && isfinite(budget) ? budget : NAN;
