@@ -565,8 +565,8 @@ read_training_row(Trainer *tr, HeapTuple tup, TupleDesc desc)
 
 /*
  * Reads every lead closed as won or lost created in [since, until), with
- * its client, its history before it (read_histories) and budget x margin
- * (for the bands; only for budgets the trigger would score), in one pass.
+ * its client and its history before it (read_histories), in one pass;
+ * config gives the margins of the potential profits (lead_potential).
  */
 static void
 read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
