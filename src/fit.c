@@ -475,7 +475,8 @@ newton_direction(const Patterns *pt, int fold, double l2, const double *beta,
  * Hessian, several times less on a million patterns.  So a factored Hessian
  * is kept for the steps after it while each cuts the decrement at least
  * CHORD_RATE-fold; a new one is computed at the start, when a step with
- * the old one would not, and after a step the line search shortened.
+ * the old one would not or finds no lower point, and after a step the
+ * line search shortened.
  * With a million leads this fits with one or two Hessians instead of
  * three, to the same tolerance.
  *
