@@ -73,13 +73,6 @@ pattern_logit(const Patterns *pt, int64 p, const double *beta)
 	return eta;
 }
 
-/* log(1 + e^x) without overflow */
-static inline double
-softplus(double x)
-{
-	return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
-}
-
 /* The logistic function without overflow */
 static inline double
 sigmoid(double x)
@@ -92,6 +85,20 @@ sigmoid(double x)
 
 		return e / (1.0 + e);
 	}
+}
+
+/*
+ * log(1 + e^x) without overflow, and the logistic function of x into *sig
+ * (what sigmoid() gives), from one exponential: the objective and the
+ * metrics need both for every pattern.
+ */
+static inline double
+softplus_sigmoid(double x, double *sig)
+{
+	double		e = exp(-fabs(x));
+
+	*sig = x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+	return (x > 0 ? x : 0.0) + log1p(e);
 }
 
 /* The objective at beta, and its gradient into grad */
@@ -110,13 +117,14 @@ objective(const Patterns *pt, int fold, double l2, const double *beta,
 	for (p = 0; p < pt->npatterns; p++)
 	{
 		double		eta,
+					q,
 					r;
 
 		if (!in_fold(pt, p, fold))
 			continue;
 		eta = pattern_logit(pt, p, beta);
-		f += pt->n[p] * softplus(eta) - pt->y[p] * eta;
-		r = pt->n[p] * sigmoid(eta) - pt->y[p];
+		f += pt->n[p] * softplus_sigmoid(eta, &q) - pt->y[p] * eta;
+		r = pt->n[p] * q - pt->y[p];
 		grad[0] += r;
 		len = pt->start[p + 1] - pt->start[p];
 		cells = pt->cells + pt->start[p];
@@ -729,13 +737,12 @@ fold_metrics(const Patterns *pt, int fold, const double *beta, StringInfo out)
 		if (!in_fold(pt, p, fold))
 			continue;
 		eta = pattern_logit(pt, p, beta);
-		sc[m].p = sigmoid(eta);
+		loss += pt->n[p] * softplus_sigmoid(eta, &sc[m].p) - pt->y[p] * eta;
 		sc[m].n = pt->n[p];
 		sc[m].y = pt->y[p];
 		rows += pt->n[p];
 		wins += pt->y[p];
 		sump += pt->n[p] * sc[m].p;
-		loss += pt->n[p] * softplus(eta) - pt->y[p] * eta;
 		m++;
 	}
 	appendStringInfo(out, "{\"leads\": %.0f, \"wins\": %.0f", rows, wins);
