@@ -595,7 +595,9 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 	 * sample the ranges of numbers are cut from and how the sums round.  A
 	 * synchronized scan of a large table starts wherever another scan of
 	 * it left off, so the same leads would give a slightly different model
-	 * from one call to the next: read from the first block instead.
+	 * from one call to the next: read from the first block instead (as
+	 * pg_dump does for a stable order of rows).  The sample is drawn by
+	 * lead_id besides (lead_draw), for a table stored in another order.
 	 */
 	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET,
