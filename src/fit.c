@@ -444,31 +444,15 @@ cholesky_solve(const double *l, double *b, int n)
 	}
 }
 
-/*
- * The Newton direction d = -H^-1 g at beta into d; with fresh, the Hessian
- * at beta is computed and factored into h first, otherwise the factor
- * already in h is used, its Hessian taken times scale.  False when the
- * Hessian is not positive definite.
- */
-static bool
-newton_direction(const Patterns *pt, int fold, double l2, const double *beta,
-				 const double *g, bool fresh, double scale, double *h,
-				 double *d)
+/* The Newton direction d = -(scale H)^-1 g, H's factor in h */
+static void
+newton_step(const double *h, const double *g, double scale, double *d, int n)
 {
-	int			n = pt->ncols,
-				j;
+	int			j;
 
-	if (fresh)
-	{
-		hessian(pt, fold, l2, beta, h);
-		if (!cholesky_factor(h, n))
-			return false;
-		scale = 1.0;
-	}
 	for (j = 0; j < n; j++)
 		d[j] = -g[j] / scale;
 	cholesky_solve(h, d, n);
-	return true;
 }
 
 /*
@@ -523,31 +507,30 @@ fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
 	*ok = true;
 	while (res.iterations < max_iter)
 	{
-		double		decrement,
+		double		decrement = 0,
 					step,
 					fnew = f;
 		bool		fresh = !have_factor;
 
-		if (!newton_direction(pt, fold, l2, beta, g, fresh,
-							  weight / factor_weight, h, d))
+		if (have_factor)
 		{
-			*ok = false;
-			break;
-		}
-		decrement = -dot(g, d, n);
-		if (!fresh && !(decrement * CHORD_RATE <= last_decrement))
-		{
+			newton_step(h, g, weight / factor_weight, d, n);
+			decrement = -dot(g, d, n);
 			/* the old Hessian no longer pays: a new one here */
-			fresh = true;
-			if (!newton_direction(pt, fold, l2, beta, g, fresh, 1.0, h, d))
+			fresh = !(decrement * CHORD_RATE <= last_decrement);
+		}
+		if (fresh)
+		{
+			hessian(pt, fold, l2, beta, h);
+			if (!cholesky_factor(h, n))
 			{
 				*ok = false;
 				break;
 			}
+			factor_weight = weight;
+			newton_step(h, g, 1.0, d, n);
 			decrement = -dot(g, d, n);
 		}
-		if (fresh)
-			factor_weight = weight;
 		have_factor = true;
 		res.iterations++;
 		res.hessians += fresh ? 1 : 0;

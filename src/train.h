@@ -101,6 +101,10 @@ typedef struct LeadRow
 } LeadRow;
 
 
+/* Where the raw entries of lead i end (those of lead i + 1 begin) */
+#define LEAD_RAW_END(tr, i) \
+	((i) + 1 < (tr)->nrows ? (tr)->rows[(i) + 1].raw_start : (tr)->nraw)
+
 /* A client at a moment: its history is the same for all its leads then */
 typedef struct HistoryKey
 {

@@ -83,9 +83,7 @@ sample_numbers(Trainer *tr, int *nsample)
 	}
 	for (r = 0; r < tr->nrows; r++)
 	{
-		int64		to = r + 1 < tr->nrows ? tr->rows[r + 1].raw_start : tr->nraw;
-
-		for (k = tr->rows[r].raw_start; k < to; k++)
+		for (k = tr->rows[r].raw_start; k < LEAD_RAW_END(tr, r); k++)
 		{
 			i = tr->raw[k].token;
 			if (sample[i] != NULL && tr->rows[r].draw % stride[i] == 0 &&
@@ -351,8 +349,7 @@ entries_with_range(Trainer *tr)
 static int64
 encode_lead(Trainer *tr, int64 i, const RawEntry *raw, PatternCell *row)
 {
-	int64		n = (i + 1 < tr->nrows ? tr->rows[i + 1].raw_start : tr->nraw) -
-		tr->rows[i].raw_start;
+	int64		n = LEAD_RAW_END(tr, i) - tr->rows[i].raw_start;
 	int64		len = 0,
 				k;
 
@@ -441,8 +438,7 @@ build_patterns(Trainer *tr)
 		bool		found = false;
 
 		/* the lead's entries are read: its cells may overwrite them */
-		Assert(pt->start[p] + len <= shift + (i + 1 < tr->nrows ?
-											  tr->rows[i + 1].raw_start : tr->nraw));
+		Assert(pt->start[p] + len <= shift + LEAD_RAW_END(tr, i));
 		memcpy(&pt->cells[pt->start[p]], row, sizeof(PatternCell) * len);
 		pt->n[p] = (double) len;	/* the candidate's length */
 		pt->fold[p] = tr->rows[i].fold;
