@@ -180,7 +180,7 @@ emit_free_value(FeatureSink *sink, const char *field, JsonbValue *v,
  * a model's coefficients, so a key's '=' and '%' are written %3D and %25: a
  * key may hold anything and the model still reads back.
  */
-static void
+void
 free_field_name(StringInfo buf, const char *key, int keylen)
 {
 	int			i,
@@ -230,8 +230,9 @@ free_field_key(const char *field, int *keylen)
 /*
  * Emits every free feature of a lead's jsonb: used by training, which must
  * see all keys to learn which ones matter.  Anything but an object carries
- * nothing.  The names and levels passed to the sink live in the two
- * scratch buffers until the next feature: a sink keeps copies.
+ * nothing.  The levels passed to the sink live in the scratch buffer level
+ * until the next feature, and so do the names, in field, unless the sink
+ * names them itself (free_field): a sink keeps copies.
  */
 void
 features_emit_all_free(Jsonb *features, FeatureSink *sink,
@@ -240,6 +241,7 @@ features_emit_all_free(Jsonb *features, FeatureSink *sink,
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
+	const char *name = NULL;
 
 	if (features == NULL || !JB_ROOT_IS_OBJECT(features))
 		return;
@@ -248,9 +250,17 @@ features_emit_all_free(Jsonb *features, FeatureSink *sink,
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (tok == WJB_KEY)
-			free_field_name(field, v.val.string.val, v.val.string.len);
+		{
+			if (sink->free_field != NULL)
+				name = sink->free_field(sink, v.val.string.val, v.val.string.len);
+			else
+			{
+				free_field_name(field, v.val.string.val, v.val.string.len);
+				name = field->data;
+			}
+		}
 		else if (tok == WJB_VALUE)
-			emit_free_value(sink, field->data, &v, level);
+			emit_free_value(sink, name, &v, level);
 	}
 }
 

@@ -484,6 +484,7 @@ model_logit(const Model *model, const LeadInput *lead, List **contributions)
 
 	s.sink.category = score_category;
 	s.sink.number = score_number;
+	s.sink.free_field = NULL;
 	s.model = (Model *) model;
 	s.logit = model->intercept;
 	s.explain = contributions != NULL;

@@ -94,6 +94,13 @@ typedef struct LeadInput
  * Receives the features of one lead.  A category is a field with a level
  * (NULL level: missing); a number is a field with its finite value, as it
  * came (the sink applies feature_transform() where it needs to).
+ *
+ * free_field, when set, names the fields of features_emit_all_free(): it
+ * gets each JSON key, before its value's calls, and returns the
+ * "features.KEY" name (free_field_name()) to pass them, in memory that
+ * lasts while the sink does.  A sink that sees many leads can so name each
+ * key once and know the field by its pointer.  Unset, the name is built
+ * into a scratch buffer for each key.
  */
 typedef struct FeatureSink
 {
@@ -101,6 +108,8 @@ typedef struct FeatureSink
 							 const char *level);
 	void		(*number) (struct FeatureSink *sink, const char *field,
 						   double value);
+	const char *(*free_field) (struct FeatureSink *sink, const char *key,
+							   int keylen);
 } FeatureSink;
 
 extern void features_emit_fixed(const LeadInput *lead, FeatureSink *sink);
@@ -108,6 +117,7 @@ extern void features_emit_free(Jsonb *features, const char *const *fields,
 							   int nfields, FeatureSink *sink);
 extern void features_emit_all_free(Jsonb *features, FeatureSink *sink,
 								   StringInfo field, StringInfo level);
+extern void free_field_name(StringInfo buf, const char *key, int keylen);
 extern double feature_transform(double x);
 extern bool numeric_to_finite_double(Numeric num, double *result);
 extern char *client_segment(const LeadInput *lead);

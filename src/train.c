@@ -29,9 +29,11 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/params.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -248,19 +250,119 @@ add_entry(Trainer *tr, Token *t, double value)
 	t->count++;
 }
 
+/* The token "field=level", field being len bytes long */
+static Token *
+intern_level(Trainer *tr, const char *field, int len, const char *level)
+{
+	/* without a format: this runs for every level of every lead */
+	resetStringInfo(&tr->keybuf);
+	appendBinaryStringInfo(&tr->keybuf, field, len);
+	appendStringInfoChar(&tr->keybuf, '=');
+	appendStringInfoString(&tr->keybuf, level);
+	return intern(tr, tr->keybuf.data, tr->keybuf.len, field, level);
+}
+
+/* The FreeField of a key, added when new */
+static FreeField *
+free_field(Trainer *tr, const char *key, int keylen)
+{
+	bool		found;
+	TokenEntry *e;
+	FreeField  *f;
+
+	resetStringInfo(&tr->keybuf);
+	appendBinaryStringInfo(&tr->keybuf, key, keylen);
+	e = tokens_insert(tr->free_index, tr->keybuf.data, &found);
+	if (!found)
+	{
+		int64		cap = tr->free_cap;
+
+		tr->free_fields = train_grow(tr->cxt, tr->free_fields, &cap,
+									 tr->nfree + 1, sizeof(FreeField));
+		tr->free_cap = (int32) cap;
+		f = &tr->free_fields[tr->nfree];
+		f->key = MemoryContextStrdup(tr->cxt, tr->keybuf.data);
+		f->keylen = keylen;
+		free_field_name(&tr->fieldbuf, key, keylen);
+		f->field = MemoryContextStrdup(tr->cxt, tr->fieldbuf.data);
+		f->fieldlen = tr->fieldbuf.len;
+		f->levels = tokens_create(tr->cxt, 16, NULL);
+		f->number = -1;
+		f->next = -1;
+		e->name = f->key;		/* the hash keeps the lasting copy */
+		e->token = tr->nfree++;
+	}
+	return &tr->free_fields[e->token];
+}
+
+/*
+ * Sink: names a free feature's key.  Leads carry much the same keys, and
+ * jsonb keeps an object's keys sorted, so the key that followed the
+ * previous one in the last lead is compared first, then the one after it
+ * (one key absent), and the index is looked up only when neither matches.
+ */
+static const char *
+train_free_field(FeatureSink *sink, const char *key, int keylen)
+{
+	Trainer    *tr = (Trainer *) sink;
+	int32	   *link = tr->free_previous < 0 ? &tr->free_first :
+		&tr->free_fields[tr->free_previous].next;
+	int32		guess = *link;
+	FreeField  *f = NULL;
+	int			tries;
+
+	for (tries = 0; tries < 2 && guess >= 0; tries++)
+	{
+		FreeField  *g = &tr->free_fields[guess];
+
+		if (g->keylen == keylen && memcmp(g->key, key, keylen) == 0)
+		{
+			f = g;
+			break;
+		}
+		guess = g->next;
+	}
+	if (f == NULL)
+	{
+		f = free_field(tr, key, keylen);
+		/* free_field() may have moved the array */
+		link = tr->free_previous < 0 ? &tr->free_first :
+			&tr->free_fields[tr->free_previous].next;
+	}
+	tr->free_previous = *link = (int32) (f - tr->free_fields);
+	tr->free_current = f;
+	return f->field;
+}
+
+/* The token of a free field's level, through the field's own index */
+static Token *
+free_level(Trainer *tr, FreeField *f, const char *level)
+{
+	bool		found;
+	TokenEntry *e = tokens_insert(f->levels, level, &found);
+
+	if (!found)
+	{
+		Token	   *t = intern_level(tr, f->field, f->fieldlen, level);
+
+		e->name = t->name + f->fieldlen + 1;	/* the level in the lasting name */
+		e->token = (int32) (t - tr->tokens);
+	}
+	return &tr->tokens[e->token];
+}
+
 /* Sink: a category level */
 static void
 train_category(FeatureSink *sink, const char *field, const char *level)
 {
 	Trainer    *tr = (Trainer *) sink;
 	const char *lv = level ? level : LEVEL_MISSING;
+	FreeField  *f = tr->free_current;
 
-	/* "field=level", without a format: this runs for every level of every lead */
-	resetStringInfo(&tr->keybuf);
-	appendStringInfoString(&tr->keybuf, field);
-	appendStringInfoChar(&tr->keybuf, '=');
-	appendStringInfoString(&tr->keybuf, lv);
-	add_entry(tr, intern(tr, tr->keybuf.data, tr->keybuf.len, field, lv), 1.0);
+	if (f != NULL && field == f->field)
+		add_entry(tr, free_level(tr, f, lv), 1.0);
+	else
+		add_entry(tr, intern_level(tr, field, strlen(field), lv), 1.0);
 }
 
 /* Adds a value to running moments (one pass, numerically stable) */
@@ -294,8 +396,18 @@ static void
 train_number(FeatureSink *sink, const char *field, double value)
 {
 	Trainer    *tr = (Trainer *) sink;
-	Token	   *t = intern(tr, field, strlen(field), field, NULL);
+	FreeField  *f = tr->free_current;
 	double		x = feature_transform(value);
+	Token	   *t;
+
+	if (f != NULL && field == f->field)
+	{
+		if (f->number < 0)
+			f->number = (int32) (intern(tr, field, f->fieldlen, field, NULL) - tr->tokens);
+		t = &tr->tokens[f->number];
+	}
+	else
+		t = intern(tr, field, strlen(field), field, NULL);
 
 	add_entry(tr, t, x);
 	moments_add(&t->logged, x);
@@ -506,19 +618,16 @@ read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 }
 
 /*
- * Takes one training lead from a result row into the trainer.  Runs in a
- * short-lived context; what lasts goes to tr->cxt.
+ * Takes one training lead from the columns of a result row into the
+ * trainer.  Runs in a short-lived context; what lasts goes to tr->cxt.
  */
 static void
-read_training_row(Trainer *tr, HeapTuple tup, TupleDesc desc)
+read_training_row(Trainer *tr, Datum *v, bool *null)
 {
 	LeadInput	lead;
-	Datum		v[TRAIN_COLUMNS];
-	bool		null[TRAIN_COLUMNS];
 	int64		i = tr->nrows;
 	LeadRow    *r;
 
-	heap_deform_tuple(tup, desc, v, null);
 	memset(&lead, 0, sizeof(lead));
 	lead.lead_id = DatumGetInt64(v[0]);
 	lead.shop = text_column(v, null, 1);
@@ -559,9 +668,149 @@ read_training_row(Trainer *tr, HeapTuple tup, TupleDesc desc)
 	tr->nwon += r->won;
 
 	features_emit_fixed(&lead, &tr->sink);
+	tr->free_previous = -1;
 	features_emit_all_free(lead.features, &tr->sink, &tr->fieldbuf, &tr->levelbuf);
+	tr->free_current = NULL;
 	tr->nrows++;
 }
+
+/* The training query: its columns are read by read_training_row() */
+#define TRAINING_QUERY \
+	"SELECT l.lead_id, l.shop, l.channel, l.category, l.brand, l.budget," \
+	"       l.features, c.kind, c.industry, c.okved, c.core_industry," \
+	"       c.annual_turnover, l.client_id, l.created_at," \
+	"       l.status = 'won'" \
+	"  FROM scoring.lead l" \
+	"  LEFT JOIN scoring.client c ON c.client_id = l.client_id" \
+	" WHERE l.status IN ('won', 'lost')" \
+	"   AND l.created_at >= $1 AND l.created_at < $2"
+
+/* Rows between resets of the short-lived context and interrupt checks */
+#define TRAINING_BATCH	10000
+
+#if PG_VERSION_NUM >= 140000
+
+/*
+ * Receives the training query's rows straight from the executor, so that
+ * none is copied into a tuple table first (for a million leads, with their
+ * features, that copy was a twentieth of train()).
+ */
+typedef struct TrainingReceiver
+{
+	DestReceiver pub;
+	Trainer    *tr;
+	MemoryContext batch;		/* reset every TRAINING_BATCH rows */
+	int			inbatch;
+} TrainingReceiver;
+
+static bool
+training_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	TrainingReceiver *rcv = (TrainingReceiver *) self;
+	MemoryContext old;
+
+	if (rcv->inbatch == TRAINING_BATCH)
+	{
+		MemoryContextReset(rcv->batch);
+		rcv->inbatch = 0;
+		CHECK_FOR_INTERRUPTS();
+	}
+	rcv->inbatch++;
+	slot_getallattrs(slot);
+	old = MemoryContextSwitchTo(rcv->batch);
+	read_training_row(rcv->tr, slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+static void
+training_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	Assert(typeinfo->natts == TRAIN_COLUMNS);
+}
+
+static void
+training_shutdown(DestReceiver *self)
+{
+}
+
+static void
+training_destroy(DestReceiver *self)
+{
+}
+
+/* Runs the training query, each row to read_training_row() */
+static void
+run_training_query(Trainer *tr, TimestampTz since, TimestampTz until,
+				   MemoryContext batch)
+{
+	ParamListInfo params = makeParamList(2);
+	TrainingReceiver rcv;
+	SPIExecuteOptions options;
+	int			i;
+
+	for (i = 0; i < 2; i++)
+	{
+		params->params[i].value = TimestampTzGetDatum(i == 0 ? since : until);
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = TIMESTAMPTZOID;
+	}
+	memset(&rcv, 0, sizeof(rcv));
+	rcv.pub.receiveSlot = training_receive;
+	rcv.pub.rStartup = training_startup;
+	rcv.pub.rShutdown = training_shutdown;
+	rcv.pub.rDestroy = training_destroy;
+	rcv.pub.mydest = DestNone;
+	rcv.tr = tr;
+	rcv.batch = batch;
+
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = true;
+	options.dest = &rcv.pub;
+	/* SPI_OK_UTILITY, not SELECT, when the rows go to a DestNone receiver */
+	if (SPI_execute_extended(TRAINING_QUERY, &options) < 0)
+		elog(ERROR, "the training query failed");
+}
+
+#else							/* PostgreSQL 13: through a cursor */
+
+static void
+run_training_query(Trainer *tr, TimestampTz since, TimestampTz until,
+				   MemoryContext batch)
+{
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[2] = {TimestampTzGetDatum(since), TimestampTzGetDatum(until)};
+	MemoryContext keep = CurrentMemoryContext;
+	Portal		portal;
+	Datum		v[TRAIN_COLUMNS];
+	bool		null[TRAIN_COLUMNS];
+
+	portal = SPI_cursor_open_with_args(NULL, TRAINING_QUERY, 2, argtypes, args,
+									   NULL, true, CURSOR_OPT_NO_SCROLL);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, TRAINING_BATCH);
+		if (SPI_processed == 0)
+			break;
+		MemoryContextSwitchTo(batch);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, null);
+			read_training_row(tr, v, null);
+		}
+		MemoryContextSwitchTo(keep);
+		MemoryContextReset(batch);
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+}
+
+#endif
 
 /*
  * Reads every lead closed as won or lost created in [since, until), with
@@ -572,12 +821,9 @@ static void
 read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 				   ScoringConfig *config)
 {
-	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		args[2] = {TimestampTzGetDatum(since), TimestampTzGetDatum(until)};
-	MemoryContext keep = CurrentMemoryContext;
-	MemoryContext batch = AllocSetContextCreate(keep, "scoring train batch",
+	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext,
+												"scoring train batch",
 												ALLOCSET_DEFAULT_SIZES);
-	Portal		portal;
 	int			nestlevel;
 
 	tr->histories = read_histories(tr->cxt, since, until);
@@ -594,42 +840,18 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 	 * The order the leads come in decides the order of the columns, the
 	 * sample the ranges of numbers are cut from and how the sums round.  A
 	 * synchronized scan of a large table starts wherever another scan of
-	 * it left off, so the same leads would give a slightly different model
-	 * from one call to the next: read from the first block instead (as
-	 * pg_dump does for a stable order of rows).  The sample is drawn by
+	 * it left off, and a parallel one interleaves its workers' rows as
+	 * they come, so the same leads would give a slightly different model
+	 * from one call to the next: read from the first block, in one process
+	 * (as pg_dump does for a stable order of rows).  The sample is drawn by
 	 * lead_id besides (lead_draw), for a table stored in another order.
 	 */
 	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	portal = SPI_cursor_open_with_args(
-		NULL,
-		"SELECT l.lead_id, l.shop, l.channel, l.category, l.brand, l.budget,"
-		"       l.features, c.kind, c.industry, c.okved, c.core_industry,"
-		"       c.annual_turnover, l.client_id, l.created_at,"
-		"       l.status = 'won'"
-		"  FROM scoring.lead l"
-		"  LEFT JOIN scoring.client c ON c.client_id = l.client_id"
-		" WHERE l.status IN ('won', 'lost')"
-		"   AND l.created_at >= $1 AND l.created_at < $2",
-		2, argtypes, args, NULL, true, CURSOR_OPT_NO_SCROLL);
-
-	for (;;)
-	{
-		uint64		i;
-
-		SPI_cursor_fetch(portal, true, 10000);
-		if (SPI_processed == 0)
-			break;
-		MemoryContextSwitchTo(batch);
-		for (i = 0; i < SPI_processed; i++)
-			read_training_row(tr, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
-		MemoryContextSwitchTo(keep);
-		MemoryContextReset(batch);
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_cursor_close(portal);
+	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	run_training_query(tr, since, until, batch);
 	AtEOXact_GUC(true, nestlevel);
 	MemoryContextDelete(batch);
 }
@@ -674,7 +896,10 @@ trainer_create(Jsonb *options)
 	parse_options(options, &tr->opt);
 	tr->sink.category = train_category;
 	tr->sink.number = train_number;
+	tr->sink.free_field = train_free_field;
 	tr->token_index = tokens_create(cxt, 1024, NULL);
+	tr->free_index = tokens_create(cxt, 64, NULL);
+	tr->free_first = -1;
 	tr->segment_index = tokens_create(cxt, 64, NULL);
 	initStringInfo(&tr->keybuf);
 	initStringInfo(&tr->fieldbuf);

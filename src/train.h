@@ -82,6 +82,22 @@ typedef struct TokenEntry
 #define SH_KEY			name
 #include "strhash.h"
 
+/*
+ * A key of the leads' free features, as training first met it: its field
+ * name, and the tokens its values were interned as, so that the same key
+ * on the next lead costs a comparison and its level a short lookup.
+ */
+typedef struct FreeField
+{
+	char	   *key;			/* the JSON key */
+	int			keylen;
+	char	   *field;			/* "features.KEY", what the sink is given */
+	int			fieldlen;
+	tokens_hash *levels;		/* level -> token of "field=level" */
+	int32		number;			/* the field's numeric token, -1 until met */
+	int32		next;			/* the key after it in the last lead, or -1 */
+} FreeField;
+
 /* One token of one lead */
 typedef struct RawEntry
 {
@@ -158,6 +174,15 @@ typedef struct Trainer
 	StringInfoData keybuf;
 	StringInfoData fieldbuf;	/* scratch of features_emit_all_free() */
 	StringInfoData levelbuf;
+
+	/* free features' keys, chained in the order the last leads had them */
+	tokens_hash *free_index;	/* key -> index in free_fields */
+	FreeField  *free_fields;
+	int32		nfree;
+	int32		free_cap;
+	int32		free_first;		/* the first key of the last lead, or -1 */
+	int32		free_previous;	/* the lead's key before this one, or -1 */
+	FreeField  *free_current;	/* the key whose value is being emitted */
 
 	/* the client history of every (client, moment) of the window */
 	histories_hash *histories;
