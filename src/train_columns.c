@@ -173,6 +173,11 @@ add_bin_columns(Trainer *tr, Token *t)
  * times have their own column and rarer ones share the field's "(other)";
  * numbers need min_count values that are not all the same.  Column 0 is
  * the intercept.
+ *
+ * Columns go field by field, in the order the fields were first met, and
+ * within a field in the order its tokens were.  A lead has its fields in
+ * much the same order (the fixed ones, then the free ones, sorted as jsonb
+ * keeps them), so its cells come nearly sorted by column (sort_cells).
  */
 void
 assign_columns(Trainer *tr)
@@ -180,8 +185,12 @@ assign_columns(Trainer *tr)
 	tokens_hash *other = tokens_create(tr->cxt, 64, NULL);
 	tokens_hash *fields = tokens_create(tr->cxt, 64, NULL);
 	int64	   *field_count = palloc0(sizeof(int64) * Max(tr->ntokens, 1));
+	int32	   *field_of = palloc(sizeof(int32) * Max(tr->ntokens, 1));
+	int32	   *order = palloc(sizeof(int32) * Max(tr->ntokens, 1));
+	int32	   *first = palloc0(sizeof(int32) * (Max(tr->ntokens, 1) + 1));
 	int32		nfields = 0;
-	int32		i;
+	int32		i,
+				j;
 	bool		found;
 	TokenEntry *e;
 
@@ -203,10 +212,24 @@ assign_columns(Trainer *tr)
 		field_count[e->token] += t->count;
 	}
 
-	add_column(tr, "(intercept)", NULL);
+	/* the tokens field by field: a counting sort, stable within a field */
 	for (i = 0; i < tr->ntokens; i++)
 	{
-		Token	   *t = &tr->tokens[i];
+		e = tokens_insert(fields, tr->tokens[i].field, &found);
+		if (!found)				/* a "(present)" level alone */
+			e->token = nfields++;
+		field_of[i] = e->token;
+		first[e->token + 1]++;
+	}
+	for (j = 0; j < nfields; j++)
+		first[j + 1] += first[j];
+	for (i = 0; i < tr->ntokens; i++)
+		order[first[field_of[i]]++] = i;
+
+	add_column(tr, "(intercept)", NULL);
+	for (j = 0; j < tr->ntokens; j++)
+	{
+		Token	   *t = &tr->tokens[order[j]];
 
 		e = tokens_lookup(fields, t->field);
 		if (e == NULL || field_count[e->token] < tr->opt.min_count)
@@ -242,9 +265,9 @@ assign_columns(Trainer *tr)
 }
 
 /*
- * Orders a lead's cells by column.  Columns are numbered in the order
- * tokens were first met, a number's ranges after it, so a lead's cells
- * come nearly in order and insertion sort is the fast way.
+ * Orders a lead's cells by column.  Columns are numbered field by field
+ * (assign_columns), a number's ranges after it, so a lead's cells come
+ * nearly in order and insertion sort is the fast way.
  */
 static void
 sort_cells(PatternCell *row, int64 len)
