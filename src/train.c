@@ -262,37 +262,54 @@ intern_level(Trainer *tr, const char *field, int len, const char *level)
 	return intern(tr, tr->keybuf.data, tr->keybuf.len, field, level);
 }
 
-/* The FreeField of a key, added when new */
-static FreeField *
-free_field(Trainer *tr, const char *key, int keylen)
+/*
+ * Adds a field to fields and to index (keyed by key, keylen bytes); name
+ * is the sink's name for it.
+ */
+static Field *
+add_field(Trainer *tr, tokens_hash *index, const char *key, int keylen,
+		  const char *name, int namelen)
 {
+	int64		cap = tr->fields_cap;
 	bool		found;
 	TokenEntry *e;
-	FreeField  *f;
+	Field	   *f;
+
+	tr->fields = train_grow(tr->cxt, tr->fields, &cap, tr->nfields + 1,
+							sizeof(Field));
+	tr->fields_cap = (int32) cap;
+	f = &tr->fields[tr->nfields];
+	memset(f, 0, sizeof(Field));
+	f->key = MemoryContextAlloc(tr->cxt, keylen + 1);
+	memcpy(f->key, key, keylen);
+	f->key[keylen] = '\0';
+	f->keylen = keylen;
+	f->name = index == tr->fixed_index ? f->key :
+		MemoryContextStrdup(tr->cxt, name);
+	f->namelen = namelen;
+	f->levels = tokens_create(tr->cxt, 16, NULL);
+	f->number = -1;
+	f->next = -1;
+	e = tokens_insert(index, f->key, &found);
+	Assert(!found);
+	e->token = tr->nfields++;
+	return f;
+}
+
+/* The Field of a free feature's key, added when new */
+static Field *
+free_field(Trainer *tr, const char *key, int keylen)
+{
+	TokenEntry *e;
 
 	resetStringInfo(&tr->keybuf);
 	appendBinaryStringInfo(&tr->keybuf, key, keylen);
-	e = tokens_insert(tr->free_index, tr->keybuf.data, &found);
-	if (!found)
-	{
-		int64		cap = tr->free_cap;
-
-		tr->free_fields = train_grow(tr->cxt, tr->free_fields, &cap,
-									 tr->nfree + 1, sizeof(FreeField));
-		tr->free_cap = (int32) cap;
-		f = &tr->free_fields[tr->nfree];
-		f->key = MemoryContextStrdup(tr->cxt, tr->keybuf.data);
-		f->keylen = keylen;
-		free_field_name(&tr->fieldbuf, key, keylen);
-		f->field = MemoryContextStrdup(tr->cxt, tr->fieldbuf.data);
-		f->fieldlen = tr->fieldbuf.len;
-		f->levels = tokens_create(tr->cxt, 16, NULL);
-		f->number = -1;
-		f->next = -1;
-		e->name = f->key;		/* the hash keeps the lasting copy */
-		e->token = tr->nfree++;
-	}
-	return &tr->free_fields[e->token];
+	e = tokens_lookup(tr->free_index, tr->keybuf.data);
+	if (e != NULL)
+		return &tr->fields[e->token];
+	free_field_name(&tr->fieldbuf, key, keylen);
+	return add_field(tr, tr->free_index, key, keylen, tr->fieldbuf.data,
+					 tr->fieldbuf.len);
 }
 
 /*
@@ -305,15 +322,14 @@ static const char *
 train_free_field(FeatureSink *sink, const char *key, int keylen)
 {
 	Trainer    *tr = (Trainer *) sink;
-	int32	   *link = tr->free_previous < 0 ? &tr->free_first :
-		&tr->free_fields[tr->free_previous].next;
-	int32		guess = *link;
-	FreeField  *f = NULL;
+	int32		guess = tr->free_previous < 0 ? tr->free_first :
+		tr->fields[tr->free_previous].next;
+	Field	   *f = NULL;
 	int			tries;
 
 	for (tries = 0; tries < 2 && guess >= 0; tries++)
 	{
-		FreeField  *g = &tr->free_fields[guess];
+		Field	   *g = &tr->fields[guess];
 
 		if (g->keylen == keylen && memcmp(g->key, key, keylen) == 0)
 		{
@@ -323,32 +339,74 @@ train_free_field(FeatureSink *sink, const char *key, int keylen)
 		guess = g->next;
 	}
 	if (f == NULL)
-	{
 		f = free_field(tr, key, keylen);
-		/* free_field() may have moved the array */
-		link = tr->free_previous < 0 ? &tr->free_first :
-			&tr->free_fields[tr->free_previous].next;
-	}
-	tr->free_previous = *link = (int32) (f - tr->free_fields);
+	if (tr->free_previous < 0)
+		tr->free_first = (int32) (f - tr->fields);
+	else
+		tr->fields[tr->free_previous].next = (int32) (f - tr->fields);
+	tr->free_previous = (int32) (f - tr->fields);
 	tr->free_current = f;
-	return f->field;
+	return f->name;
 }
 
-/* The token of a free field's level, through the field's own index */
-static Token *
-free_level(Trainer *tr, FreeField *f, const char *level)
+/*
+ * The Field of a fixed field.  features_emit_fixed() emits each of them
+ * once per lead, in the same order, so the one at the same place in the
+ * last lead is compared first.
+ */
+static Field *
+fixed_field(Trainer *tr, const char *name)
 {
-	bool		found;
-	TokenEntry *e = tokens_insert(f->levels, level, &found);
+	int32		place = tr->fixed_place++;
+	TokenEntry *e;
+	Field	   *f;
 
-	if (!found)
+	if (place < FIXED_PLACES && tr->fixed_at[place] >= 0)
 	{
-		Token	   *t = intern_level(tr, f->field, f->fieldlen, level);
-
-		e->name = t->name + f->fieldlen + 1;	/* the level in the lasting name */
-		e->token = (int32) (t - tr->tokens);
+		f = &tr->fields[tr->fixed_at[place]];
+		if (strcmp(f->name, name) == 0)
+			return f;
 	}
-	return &tr->tokens[e->token];
+	e = tokens_lookup(tr->fixed_index, name);
+	f = e != NULL ? &tr->fields[e->token] :
+		add_field(tr, tr->fixed_index, name, strlen(name), name, strlen(name));
+	if (place < FIXED_PLACES)
+		tr->fixed_at[place] = (int32) (f - tr->fields);
+	return f;
+}
+
+/* The Field the sink is given a value of */
+static inline Field *
+sink_field(Trainer *tr, const char *name)
+{
+	Field	   *f = tr->free_current;
+
+	return f != NULL && name == f->name ? f : fixed_field(tr, name);
+}
+
+/*
+ * The token of a field's level: the last one's again, or through the
+ * field's own index of levels.
+ */
+static Token *
+field_level(Trainer *tr, Field *f, const char *level)
+{
+	if (f->last_level == NULL || strcmp(f->last_level, level) != 0)
+	{
+		bool		found;
+		TokenEntry *e = tokens_insert(f->levels, level, &found);
+
+		if (!found)
+		{
+			Token	   *t = intern_level(tr, f->name, f->namelen, level);
+
+			e->name = t->name + f->namelen + 1; /* the level in the lasting name */
+			e->token = (int32) (t - tr->tokens);
+		}
+		f->last_level = e->name;
+		f->last_token = e->token;
+	}
+	return &tr->tokens[f->last_token];
 }
 
 /* Sink: a category level */
@@ -356,13 +414,9 @@ static void
 train_category(FeatureSink *sink, const char *field, const char *level)
 {
 	Trainer    *tr = (Trainer *) sink;
-	const char *lv = level ? level : LEVEL_MISSING;
-	FreeField  *f = tr->free_current;
 
-	if (f != NULL && field == f->field)
-		add_entry(tr, free_level(tr, f, lv), 1.0);
-	else
-		add_entry(tr, intern_level(tr, field, strlen(field), lv), 1.0);
+	add_entry(tr, field_level(tr, sink_field(tr, field),
+							  level ? level : LEVEL_MISSING), 1.0);
 }
 
 /* Adds a value to running moments (one pass, numerically stable) */
@@ -396,18 +450,13 @@ static void
 train_number(FeatureSink *sink, const char *field, double value)
 {
 	Trainer    *tr = (Trainer *) sink;
-	FreeField  *f = tr->free_current;
+	Field	   *f = sink_field(tr, field);
 	double		x = feature_transform(value);
 	Token	   *t;
 
-	if (f != NULL && field == f->field)
-	{
-		if (f->number < 0)
-			f->number = (int32) (intern(tr, field, f->fieldlen, field, NULL) - tr->tokens);
-		t = &tr->tokens[f->number];
-	}
-	else
-		t = intern(tr, field, strlen(field), field, NULL);
+	if (f->number < 0)
+		f->number = (int32) (intern(tr, f->name, f->namelen, f->name, NULL) - tr->tokens);
+	t = &tr->tokens[f->number];
 
 	add_entry(tr, t, x);
 	moments_add(&t->logged, x);
@@ -667,6 +716,7 @@ read_training_row(Trainer *tr, Datum *v, bool *null)
 	r->segment = segment_id(tr, &lead);
 	tr->nwon += r->won;
 
+	tr->fixed_place = 0;
 	features_emit_fixed(&lead, &tr->sink);
 	tr->free_previous = -1;
 	features_emit_all_free(lead.features, &tr->sink, &tr->fieldbuf, &tr->levelbuf);
@@ -899,7 +949,9 @@ trainer_create(Jsonb *options)
 	tr->sink.free_field = train_free_field;
 	tr->token_index = tokens_create(cxt, 1024, NULL);
 	tr->free_index = tokens_create(cxt, 64, NULL);
+	tr->fixed_index = tokens_create(cxt, 16, NULL);
 	tr->free_first = -1;
+	memset(tr->fixed_at, -1, sizeof(tr->fixed_at));
 	tr->segment_index = tokens_create(cxt, 64, NULL);
 	initStringInfo(&tr->keybuf);
 	initStringInfo(&tr->fieldbuf);

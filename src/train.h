@@ -83,20 +83,25 @@ typedef struct TokenEntry
 #include "strhash.h"
 
 /*
- * A key of the leads' free features, as training first met it: its field
- * name, and the tokens its values were interned as, so that the same key
- * on the next lead costs a comparison and its level a short lookup.
+ * A field as training met it, fixed ("shop") or free (a key of features):
+ * its name and the tokens its values were interned as, so that the same
+ * field on the next lead costs a comparison and its level a short lookup.
  */
-typedef struct FreeField
+typedef struct Field
 {
-	char	   *key;			/* the JSON key */
+	char	   *key;			/* a free field's JSON key; a fixed one's name */
 	int			keylen;
-	char	   *field;			/* "features.KEY", what the sink is given */
-	int			fieldlen;
-	tokens_hash *levels;		/* level -> token of "field=level" */
+	char	   *name;			/* the sink's field: "features.KEY", "shop" */
+	int			namelen;
+	tokens_hash *levels;		/* level -> token of "name=level" */
+	const char *last_level;		/* the level met last (in its token's name) */
+	int32		last_token;
 	int32		number;			/* the field's numeric token, -1 until met */
-	int32		next;			/* the key after it in the last lead, or -1 */
-} FreeField;
+	int32		next;			/* free: the key after it in the last lead */
+} Field;
+
+/* Fixed fields remembered by their place among a lead's (fixed_field) */
+#define FIXED_PLACES	16
 
 /* One token of one lead */
 typedef struct RawEntry
@@ -175,14 +180,18 @@ typedef struct Trainer
 	StringInfoData fieldbuf;	/* scratch of features_emit_all_free() */
 	StringInfoData levelbuf;
 
-	/* free features' keys, chained in the order the last leads had them */
-	tokens_hash *free_index;	/* key -> index in free_fields */
-	FreeField  *free_fields;
-	int32		nfree;
-	int32		free_cap;
+	/* fields: free ones by JSON key, chained in the order of the last
+	 * lead's keys; fixed ones by name and their place in a lead */
+	Field	   *fields;
+	int32		nfields;
+	int32		fields_cap;
+	tokens_hash *free_index;	/* JSON key -> index in fields */
+	tokens_hash *fixed_index;	/* name -> index in fields */
 	int32		free_first;		/* the first key of the last lead, or -1 */
 	int32		free_previous;	/* the lead's key before this one, or -1 */
-	FreeField  *free_current;	/* the key whose value is being emitted */
+	Field	   *free_current;	/* the key whose value is being emitted */
+	int32		fixed_place;	/* of the lead's next fixed field */
+	int32		fixed_at[FIXED_PLACES]; /* index in fields, or -1 */
 
 	/* the client history of every (client, moment) of the window */
 	histories_hash *histories;
