@@ -566,15 +566,154 @@ lead_potential(Trainer *tr, const LeadInput *lead)
 	return budget >= 0 && isfinite(budget) ? budget : NAN;
 }
 
-/* The columns of a row of the training query (read_training_data) */
-#define TRAIN_COLUMNS	15
-
 /* A text column of a deformed row as a C string, NULL when null */
 static inline char *
 text_column(Datum *v, bool *null, int col)
 {
 	return null[col] ? NULL : TextDatumGetCString(v[col]);
 }
+
+/* ----------------------------------------------------------------
+ * Streaming a query's rows
+ * ----------------------------------------------------------------
+ */
+
+/* What receives each row of a query, as its columns */
+typedef void (*RowFunc) (void *arg, Datum *values, bool *isnull);
+
+/* Rows between resets of the rows' short-lived context and interrupt checks */
+#define ROW_BATCH	10000
+
+#if PG_VERSION_NUM >= 140000
+
+/*
+ * Hands the rows straight from the executor to a RowFunc, so that none is
+ * copied into a tuple table first (for a million leads with their
+ * features, that copy was a twentieth of train()).
+ */
+typedef struct RowReceiver
+{
+	DestReceiver pub;
+	RowFunc		row;
+	void	   *arg;
+	MemoryContext batch;		/* reset every ROW_BATCH rows */
+	int			inbatch;
+} RowReceiver;
+
+static bool
+row_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	RowReceiver *rcv = (RowReceiver *) self;
+	MemoryContext old;
+
+	if (rcv->inbatch == ROW_BATCH)
+	{
+		MemoryContextReset(rcv->batch);
+		rcv->inbatch = 0;
+		CHECK_FOR_INTERRUPTS();
+	}
+	rcv->inbatch++;
+	slot_getallattrs(slot);
+	old = MemoryContextSwitchTo(rcv->batch);
+	rcv->row(rcv->arg, slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+static void
+row_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+row_nothing(DestReceiver *self)
+{
+}
+
+/*
+ * Runs a read-only query with nargs parameters and hands each row to
+ * row(arg, ...), in a short-lived context.
+ */
+static void
+for_each_row(const char *sql, int nargs, const Oid *types, const Datum *values,
+			 RowFunc row, void *arg)
+{
+	ParamListInfo params = makeParamList(nargs);
+	RowReceiver rcv;
+	SPIExecuteOptions options;
+	int			i;
+
+	for (i = 0; i < nargs; i++)
+	{
+		params->params[i].value = values[i];
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = types[i];
+	}
+	memset(&rcv, 0, sizeof(rcv));
+	rcv.pub.receiveSlot = row_receive;
+	rcv.pub.rStartup = row_startup;
+	rcv.pub.rShutdown = row_nothing;
+	rcv.pub.rDestroy = row_nothing;
+	rcv.pub.mydest = DestNone;
+	rcv.row = row;
+	rcv.arg = arg;
+	rcv.batch = AllocSetContextCreate(CurrentMemoryContext, "scoring rows",
+									  ALLOCSET_DEFAULT_SIZES);
+
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = true;
+	options.dest = &rcv.pub;
+	/* SPI_OK_UTILITY, not SELECT, when the rows go to a DestNone receiver */
+	if (SPI_execute_extended(sql, &options) < 0)
+		elog(ERROR, "SPI_execute_extended failed: %s", sql);
+	MemoryContextDelete(rcv.batch);
+}
+
+#else							/* PostgreSQL 13: through a cursor */
+
+static void
+for_each_row(const char *sql, int nargs, const Oid *types, const Datum *values,
+			 RowFunc row, void *arg)
+{
+	MemoryContext keep = CurrentMemoryContext;
+	MemoryContext batch = AllocSetContextCreate(keep, "scoring rows",
+												ALLOCSET_DEFAULT_SIZES);
+	Portal		portal;
+
+	portal = SPI_cursor_open_with_args(NULL, sql, nargs, (Oid *) types,
+									   (Datum *) values, NULL, true,
+									   CURSOR_OPT_NO_SCROLL);
+	for (;;)
+	{
+		TupleDesc	desc;
+		Datum	   *v;
+		bool	   *null;
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, ROW_BATCH);
+		if (SPI_processed == 0)
+			break;
+		MemoryContextSwitchTo(batch);
+		desc = SPI_tuptable->tupdesc;
+		v = palloc(sizeof(Datum) * desc->natts);
+		null = palloc(sizeof(bool) * desc->natts);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			heap_deform_tuple(SPI_tuptable->vals[i], desc, v, null);
+			row(arg, v, null);
+		}
+		MemoryContextSwitchTo(keep);
+		MemoryContextReset(batch);
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	MemoryContextDelete(batch);
+}
+
+#endif
 
 /* ----------------------------------------------------------------
  * The client history of the training leads
@@ -592,78 +731,87 @@ text_column(Datum *v, bool *null, int col)
  * (times log of the wins pending), where a lookup per lead would walk
  * each client's history once per lead.
  */
+/* The pass of read_histories() over one client's leads after another */
+typedef struct HistoryWalk
+{
+	histories_hash *histories;
+	TimestampTz since;
+	Closings	pending;		/* the client's wins not yet closed */
+	int64		client;
+	bool		have_client;
+	TimestampTz at;				/* the moment of the last lead */
+	int64		leads;			/* the client's leads before it */
+	int64		wins;			/* and its wins closed by then */
+} HistoryWalk;
+
+/* One lead: client_id, created_at, closed_at when won */
+static void
+history_row(void *arg, Datum *v, bool *null)
+{
+	HistoryWalk *w = (HistoryWalk *) arg;
+	int64		client = DatumGetInt64(v[0]);
+	TimestampTz t = DatumGetTimestampTz(v[1]);
+
+	if (!w->have_client || client != w->client)
+	{
+		w->client = client;
+		w->have_client = true;
+		w->leads = w->wins = 0;
+		w->pending.n = 0;
+	}
+	if (w->leads == 0 || t != w->at)
+	{
+		w->at = t;
+		w->wins += closings_settle(&w->pending, t);
+		if (t >= w->since)
+		{
+			HistoryKey	key;
+			History    *h;
+			bool		found;
+
+			key.client_id = client;
+			key.at = t;
+			h = histories_insert(w->histories, key, &found);
+			h->leads = w->leads;
+			h->wins = w->wins;
+		}
+	}
+	w->leads++;
+	if (!null[2])
+		closings_push(&w->pending, DatumGetTimestampTz(v[2]));
+}
+
+/*
+ * The history of every client at every moment of [since, until) that has
+ * a lead: the client's leads created before that moment, and those of
+ * them won and closed by then, exactly what the trigger's walk counts
+ * (src/client.c).  One pass over lead_client_history_idx in (client,
+ * created_at) order: at each new moment the wins closed by then are
+ * taken from the heap of closing moments (closings.c), the moment's
+ * history is kept, and its leads join the count.  Linear in the leads
+ * (times log of the wins pending), where a lookup per lead would walk
+ * each client's history once per lead.
+ */
 static histories_hash *
 read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 {
 	Oid			argtypes[1] = {TIMESTAMPTZOID};
 	Datum		args[1] = {TimestampTzGetDatum(until)};
-	histories_hash *histories = histories_create(cxt, 1024, NULL);
-	Portal		portal;
-	Closings	pending = {NULL, 0, 0, CurrentMemoryContext};
-	int64		client = 0;
-	bool		have_client = false;
-	TimestampTz at = 0;
-	int64		leads = 0,
-				wins = 0;
+	HistoryWalk w;
 
-	portal = SPI_cursor_open_with_args(
-		NULL,
-		"SELECT client_id, created_at, CASE WHEN status = 'won' THEN closed_at END"
-		"  FROM scoring.lead"
-		" WHERE client_id IS NOT NULL AND created_at < $1"
-		" ORDER BY client_id, created_at",
-		1, argtypes, args, NULL, true, CURSOR_OPT_NO_SCROLL);
-	for (;;)
-	{
-		uint64		i;
-
-		SPI_cursor_fetch(portal, true, 10000);
-		if (SPI_processed == 0)
-			break;
-		for (i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			int64		c = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-			TimestampTz t = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
-			Datum		closed = SPI_getbinval(tup, desc, 3, &isnull);
-
-			if (!have_client || c != client)
-			{
-				client = c;
-				have_client = true;
-				leads = wins = 0;
-				pending.n = 0;
-			}
-			if (leads == 0 || t != at)
-			{
-				History    *h;
-				HistoryKey	key;
-				bool		found;
-
-				at = t;
-				wins += closings_settle(&pending, at);
-				if (at >= since)
-				{
-					key.client_id = client;
-					key.at = at;
-					h = histories_insert(histories, key, &found);
-					h->leads = leads;
-					h->wins = wins;
-				}
-			}
-			leads++;
-			if (!isnull)
-				closings_push(&pending, DatumGetTimestampTz(closed));
-		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_cursor_close(portal);
-	if (pending.v != NULL)
-		pfree(pending.v);
-	return histories;
+	memset(&w, 0, sizeof(w));
+	w.histories = histories_create(cxt, 1024, NULL);
+	w.since = since;
+	w.pending.cxt = CurrentMemoryContext;
+	for_each_row("SELECT client_id, created_at,"
+				 "       CASE WHEN status = 'won' THEN closed_at END"
+				 "  FROM scoring.lead"
+				 " WHERE client_id IS NOT NULL AND created_at < $1"
+				 " ORDER BY client_id, created_at",
+				 1, argtypes, args, history_row, &w);
+	if (w.pending.v != NULL)
+		pfree(w.pending.v);
+	return w.histories;
 }
 
 /*
@@ -735,132 +883,12 @@ read_training_row(Trainer *tr, Datum *v, bool *null)
 	" WHERE l.status IN ('won', 'lost')" \
 	"   AND l.created_at >= $1 AND l.created_at < $2"
 
-/* Rows between resets of the short-lived context and interrupt checks */
-#define TRAINING_BATCH	10000
-
-#if PG_VERSION_NUM >= 140000
-
-/*
- * Receives the training query's rows straight from the executor, so that
- * none is copied into a tuple table first (for a million leads, with their
- * features, that copy was a twentieth of train()).
- */
-typedef struct TrainingReceiver
-{
-	DestReceiver pub;
-	Trainer    *tr;
-	MemoryContext batch;		/* reset every TRAINING_BATCH rows */
-	int			inbatch;
-} TrainingReceiver;
-
-static bool
-training_receive(TupleTableSlot *slot, DestReceiver *self)
-{
-	TrainingReceiver *rcv = (TrainingReceiver *) self;
-	MemoryContext old;
-
-	if (rcv->inbatch == TRAINING_BATCH)
-	{
-		MemoryContextReset(rcv->batch);
-		rcv->inbatch = 0;
-		CHECK_FOR_INTERRUPTS();
-	}
-	rcv->inbatch++;
-	slot_getallattrs(slot);
-	old = MemoryContextSwitchTo(rcv->batch);
-	read_training_row(rcv->tr, slot->tts_values, slot->tts_isnull);
-	MemoryContextSwitchTo(old);
-	return true;
-}
-
+/* A row of the training query */
 static void
-training_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+training_row(void *arg, Datum *v, bool *null)
 {
-	Assert(typeinfo->natts == TRAIN_COLUMNS);
+	read_training_row((Trainer *) arg, v, null);
 }
-
-static void
-training_shutdown(DestReceiver *self)
-{
-}
-
-static void
-training_destroy(DestReceiver *self)
-{
-}
-
-/* Runs the training query, each row to read_training_row() */
-static void
-run_training_query(Trainer *tr, TimestampTz since, TimestampTz until,
-				   MemoryContext batch)
-{
-	ParamListInfo params = makeParamList(2);
-	TrainingReceiver rcv;
-	SPIExecuteOptions options;
-	int			i;
-
-	for (i = 0; i < 2; i++)
-	{
-		params->params[i].value = TimestampTzGetDatum(i == 0 ? since : until);
-		params->params[i].isnull = false;
-		params->params[i].pflags = PARAM_FLAG_CONST;
-		params->params[i].ptype = TIMESTAMPTZOID;
-	}
-	memset(&rcv, 0, sizeof(rcv));
-	rcv.pub.receiveSlot = training_receive;
-	rcv.pub.rStartup = training_startup;
-	rcv.pub.rShutdown = training_shutdown;
-	rcv.pub.rDestroy = training_destroy;
-	rcv.pub.mydest = DestNone;
-	rcv.tr = tr;
-	rcv.batch = batch;
-
-	memset(&options, 0, sizeof(options));
-	options.params = params;
-	options.read_only = true;
-	options.dest = &rcv.pub;
-	/* SPI_OK_UTILITY, not SELECT, when the rows go to a DestNone receiver */
-	if (SPI_execute_extended(TRAINING_QUERY, &options) < 0)
-		elog(ERROR, "the training query failed");
-}
-
-#else							/* PostgreSQL 13: through a cursor */
-
-static void
-run_training_query(Trainer *tr, TimestampTz since, TimestampTz until,
-				   MemoryContext batch)
-{
-	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		args[2] = {TimestampTzGetDatum(since), TimestampTzGetDatum(until)};
-	MemoryContext keep = CurrentMemoryContext;
-	Portal		portal;
-	Datum		v[TRAIN_COLUMNS];
-	bool		null[TRAIN_COLUMNS];
-
-	portal = SPI_cursor_open_with_args(NULL, TRAINING_QUERY, 2, argtypes, args,
-									   NULL, true, CURSOR_OPT_NO_SCROLL);
-	for (;;)
-	{
-		uint64		i;
-
-		SPI_cursor_fetch(portal, true, TRAINING_BATCH);
-		if (SPI_processed == 0)
-			break;
-		MemoryContextSwitchTo(batch);
-		for (i = 0; i < SPI_processed; i++)
-		{
-			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, null);
-			read_training_row(tr, v, null);
-		}
-		MemoryContextSwitchTo(keep);
-		MemoryContextReset(batch);
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_cursor_close(portal);
-}
-
-#endif
 
 /*
  * Reads every lead closed as won or lost created in [since, until), with
@@ -871,9 +899,8 @@ static void
 read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 				   ScoringConfig *config)
 {
-	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext,
-												"scoring train batch",
-												ALLOCSET_DEFAULT_SIZES);
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[2] = {TimestampTzGetDatum(since), TimestampTzGetDatum(until)};
 	int			nestlevel;
 
 	tr->histories = read_histories(tr->cxt, since, until);
@@ -901,9 +928,8 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	run_training_query(tr, since, until, batch);
+	for_each_row(TRAINING_QUERY, 2, argtypes, args, training_row, tr);
 	AtEOXact_GUC(true, nestlevel);
-	MemoryContextDelete(batch);
 }
 
 /* ----------------------------------------------------------------
