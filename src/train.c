@@ -287,7 +287,7 @@ add_field(Trainer *tr, tokens_hash *index, const char *key, int keylen,
 	f->name = index == tr->fixed_index ? f->key :
 		MemoryContextStrdup(tr->cxt, name);
 	f->namelen = namelen;
-	f->levels = tokens_create(tr->cxt, 16, NULL);
+	f->levels = NULL;			/* until a second level (field_level) */
 	f->number = -1;
 	f->next = -1;
 	e = tokens_insert(index, f->key, &found);
@@ -384,27 +384,51 @@ sink_field(Trainer *tr, const char *name)
 	return f != NULL && name == f->name ? f : fixed_field(tr, name);
 }
 
+/* Adds a level's token to a field's index of levels */
+static void
+field_add_level(Field *f, const char *level, int32 token)
+{
+	bool		found;
+	TokenEntry *e = tokens_insert(f->levels, level, &found);
+
+	e->name = level;
+	e->token = token;
+}
+
 /*
  * The token of a field's level: the last one's again, or through the
- * field's own index of levels.
+ * field's own index of levels.  The index is made when a second level
+ * comes: a field with one level (a number's "(present)", a key that one
+ * lead alone has) needs none.
  */
 static Token *
 field_level(Trainer *tr, Field *f, const char *level)
 {
-	if (f->last_level == NULL || strcmp(f->last_level, level) != 0)
+	TokenEntry *e = NULL;
+
+	if (f->last_level != NULL && strcmp(f->last_level, level) == 0)
+		return &tr->tokens[f->last_token];
+	if (f->last_level != NULL && f->levels == NULL)
 	{
-		bool		found;
-		TokenEntry *e = tokens_insert(f->levels, level, &found);
-
-		if (!found)
-		{
-			Token	   *t = intern_level(tr, f->name, f->namelen, level);
-
-			e->name = t->name + f->namelen + 1; /* the level in the lasting name */
-			e->token = (int32) (t - tr->tokens);
-		}
+		f->levels = tokens_create(tr->cxt, 16, NULL);
+		field_add_level(f, f->last_level, f->last_token);
+	}
+	if (f->levels != NULL)
+		e = tokens_lookup(f->levels, level);
+	if (e != NULL)
+	{
 		f->last_level = e->name;
 		f->last_token = e->token;
+	}
+	else
+	{
+		Token	   *t = intern_level(tr, f->name, f->namelen, level);
+
+		/* the level in the token's lasting name */
+		f->last_level = t->name + f->namelen + 1;
+		f->last_token = (int32) (t - tr->tokens);
+		if (f->levels != NULL)
+			field_add_level(f, f->last_level, f->last_token);
 	}
 	return &tr->tokens[f->last_token];
 }
