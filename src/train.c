@@ -287,7 +287,6 @@ add_field(Trainer *tr, tokens_hash *index, const char *key, int keylen,
 	f->name = index == tr->fixed_index ? f->key :
 		MemoryContextStrdup(tr->cxt, name);
 	f->namelen = namelen;
-	f->levels = NULL;			/* until a second level (field_level) */
 	f->number = -1;
 	f->next = -1;
 	e = tokens_insert(index, f->key, &found);
@@ -744,17 +743,6 @@ for_each_row(const char *sql, int nargs, const Oid *types, const Datum *values,
  * ----------------------------------------------------------------
  */
 
-/*
- * The history of every client at every moment of [since, until) that has
- * a lead: the client's leads created before that moment, and those of
- * them won and closed by then, exactly what the trigger's walk counts
- * (src/client.c).  One pass over lead_client_history_idx in (client,
- * created_at) order: at each new moment the wins closed by then are
- * taken from the heap of closing moments (closings.c), the moment's
- * history is kept, and its leads join the count.  Linear in the leads
- * (times log of the wins pending), where a lookup per lead would walk
- * each client's history once per lead.
- */
 /* The pass of read_histories() over one client's leads after another */
 typedef struct HistoryWalk
 {

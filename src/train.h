@@ -93,7 +93,8 @@ typedef struct Field
 	int			keylen;
 	char	   *name;			/* the sink's field: "features.KEY", "shop" */
 	int			namelen;
-	tokens_hash *levels;		/* level -> token of "name=level" */
+	tokens_hash *levels;		/* level -> token of "name=level"; NULL
+								 * until a second level (field_level) */
 	const char *last_level;		/* the level met last (in its token's name) */
 	int32		last_token;
 	int32		number;			/* the field's numeric token, -1 until met */

@@ -216,7 +216,7 @@ assign_columns(Trainer *tr)
 	for (i = 0; i < tr->ntokens; i++)
 	{
 		e = tokens_insert(fields, tr->tokens[i].field, &found);
-		if (!found)				/* a "(present)" level alone */
+		if (!found)				/* a lone "(present)": counted 0, dropped */
 			e->token = nfields++;
 		field_of[i] = e->token;
 		first[e->token + 1]++;
@@ -231,8 +231,7 @@ assign_columns(Trainer *tr)
 	{
 		Token	   *t = &tr->tokens[order[j]];
 
-		e = tokens_lookup(fields, t->field);
-		if (e == NULL || field_count[e->token] < tr->opt.min_count)
+		if (field_count[field_of[order[j]]] < tr->opt.min_count)
 			t->column = -1;
 		else if (t->numeric)
 		{
