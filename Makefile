@@ -13,6 +13,7 @@ OBJS = \
 	src/bins.o \
 	src/model.o \
 	src/train.o \
+	src/train_parallel.o \
 	src/train_columns.o \
 	src/train_store.o \
 	src/lead_trigger.o \

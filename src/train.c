@@ -35,8 +35,9 @@
 #include "miscadmin.h"
 #include "nodes/params.h"
 #include "portability/instr_time.h"
+#include "storage/itemptr.h"
+#include "storage/off.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -458,6 +459,35 @@ moments_add(Moments *m, double x)
 	m->max = Max(m->max, x);
 }
 
+/*
+ * Adds the moments b of other values to a (the pairwise formulas of Chan
+ * et al. and Pebay): what moments_add() of all of them would hold, up to
+ * rounding.
+ */
+static void
+moments_combine(Moments *a, const Moments *b)
+{
+	double		na = (double) a->n,
+				nb = (double) b->n,
+				n = na + nb,
+				delta = b->mean - a->mean;
+
+	if (b->n == 0)
+		return;
+	if (a->n == 0)
+	{
+		*a = *b;
+		return;
+	}
+	a->m3 += b->m3 + delta * delta * delta * na * nb * (na - nb) / (n * n) +
+		3 * delta * (na * b->m2 - nb * a->m2) / n;
+	a->m2 += b->m2 + delta * delta * na * nb / n;
+	a->mean += delta * nb / n;
+	a->n += b->n;
+	a->min = Min(a->min, b->min);
+	a->max = Max(a->max, b->max);
+}
+
 /* The sample standard deviation */
 double
 moments_std(const Moments *m)
@@ -519,11 +549,10 @@ token_value(const Token *t, double stored)
 	return stored >= 0 ? expm1(stored) : -expm1(-stored);
 }
 
-/* The segment id of a lead, adding the segment when new */
-int32
-segment_id(Trainer *tr, const LeadInput *lead)
+/* The id of a segment, adding it when new */
+static int32
+segment_named(Trainer *tr, const char *seg)
 {
-	char	   *seg = client_segment(lead);
 	bool		found;
 	TokenEntry *e = tokens_insert(tr->segment_index, seg, &found);
 
@@ -538,6 +567,13 @@ segment_id(Trainer *tr, const LeadInput *lead)
 		e->token = tr->nsegments++;
 	}
 	return e->token;
+}
+
+/* The segment id of a lead, adding the segment when new */
+int32
+segment_id(Trainer *tr, const LeadInput *lead)
+{
+	return segment_named(tr, client_segment(lead));
 }
 
 /* Whether a lead belongs to the holdout fold: a hash of its id and the seed */
@@ -804,7 +840,7 @@ history_row(void *arg, Datum *v, bool *null)
  * (times log of the wins pending), where a lookup per lead would walk
  * each client's history once per lead.
  */
-static histories_hash *
+histories_hash *
 read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 {
 	Oid			argtypes[1] = {TIMESTAMPTZOID};
@@ -884,7 +920,11 @@ read_training_row(Trainer *tr, Datum *v, bool *null)
 	tr->nrows++;
 }
 
-/* The training query: its columns are read by read_training_row() */
+/*
+ * The training query: its columns are read by read_training_row().  $3
+ * and $4 bound the ctid, for the part of the table it reads (a TID range
+ * scan from PostgreSQL 14 on, a filter before).
+ */
 #define TRAINING_QUERY \
 	"SELECT l.lead_id, l.shop, l.channel, l.category, l.brand, l.budget," \
 	"       l.features, c.kind, c.industry, c.okved, c.core_industry," \
@@ -893,7 +933,8 @@ read_training_row(Trainer *tr, Datum *v, bool *null)
 	"  FROM scoring.lead l" \
 	"  LEFT JOIN scoring.client c ON c.client_id = l.client_id" \
 	" WHERE l.status IN ('won', 'lost')" \
-	"   AND l.created_at >= $1 AND l.created_at < $2"
+	"   AND l.created_at >= $1 AND l.created_at < $2" \
+	"   AND l.ctid >= $3 AND l.ctid <= $4"
 
 /* A row of the training query */
 static void
@@ -902,20 +943,10 @@ training_row(void *arg, Datum *v, bool *null)
 	read_training_row((Trainer *) arg, v, null);
 }
 
-/*
- * Reads every lead closed as won or lost created in [since, until), with
- * its client and its history before it (read_histories), in one pass;
- * config gives the margins of the potential profits (lead_potential).
- */
-static void
-read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
-				   ScoringConfig *config)
+/* Takes what a lead's potential profit needs from the configuration */
+void
+trainer_set_config(Trainer *tr, ScoringConfig *config)
 {
-	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		args[2] = {TimestampTzGetDatum(since), TimestampTzGetDatum(until)};
-	int			nestlevel;
-
-	tr->histories = read_histories(tr->cxt, since, until);
 	tr->config = config;
 	if (config->default_margin == NULL ||
 		!numeric_to_finite_double(config->default_margin, &tr->default_margin))
@@ -924,24 +955,109 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 		tr->max_budget = NAN;
 	else if (!numeric_to_finite_double(config->max_budget, &tr->max_budget))
 		tr->max_budget = INFINITY;	/* positive (checked when set), past a double */
+}
 
-	/*
-	 * The order the leads come in decides the order of the columns, the
-	 * sample the ranges of numbers are cut from and how the sums round.  A
-	 * synchronized scan of a large table starts wherever another scan of
-	 * it left off, and a parallel one interleaves its workers' rows as
-	 * they come, so the same leads would give a slightly different model
-	 * from one call to the next: read from the first block, in one process
-	 * (as pg_dump does for a stable order of rows).  The sample is drawn by
-	 * lead_id besides (lead_draw), for a table stored in another order.
-	 */
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	for_each_row(TRAINING_QUERY, 2, argtypes, args, training_row, tr);
-	AtEOXact_GUC(true, nestlevel);
+/*
+ * Reads every lead closed as won or lost created in [since, until) and
+ * stored in blocks first to last of scoring.lead, with its client and its
+ * history (tr->histories, from read_histories()), in one pass in the
+ * order they are stored.  The caller has turned synchronized and parallel
+ * scans off (train_parallel.c).
+ */
+void
+read_training_part(Trainer *tr, TimestampTz since, TimestampTz until,
+				   BlockNumber first, BlockNumber last)
+{
+	Oid			argtypes[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIDOID, TIDOID};
+	ItemPointerData lo,
+				hi;
+	Datum		args[4];
+
+	ItemPointerSet(&lo, first, 0);
+	ItemPointerSet(&hi, last, MaxOffsetNumber);
+	args[0] = TimestampTzGetDatum(since);
+	args[1] = TimestampTzGetDatum(until);
+	args[2] = PointerGetDatum(&lo);
+	args[3] = PointerGetDatum(&hi);
+	for_each_row(TRAINING_QUERY, 4, argtypes, args, training_row, tr);
+}
+
+/* ----------------------------------------------------------------
+ * Taking in what another trainer read (train_parallel.c)
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Adds n tokens another trainer read, with their counts and moments, and
+ * sets map[i] to where tokens[i] is among this trainer's tokens.
+ */
+void
+merge_tokens(Trainer *tr, const Token *tokens, int32 n, int32 *map)
+{
+	int32		i;
+
+	for (i = 0; i < n; i++)
+	{
+		const Token *o = &tokens[i];
+		const char *level = o->numeric ? NULL : o->name + strlen(o->field) + 1;
+		Token	   *t = intern(tr, o->name, strlen(o->name), o->field, level);
+
+		t->count += o->count;
+		moments_combine(&t->logged, &o->logged);
+		moments_combine(&t->raw, &o->raw);
+		map[i] = (int32) (t - tr->tokens);
+	}
+}
+
+/* Adds segments another trainer met; sets map[i] to where names[i] is here */
+void
+merge_segments(Trainer *tr, char *const *names, int32 n, int32 *map)
+{
+	int32		i;
+
+	for (i = 0; i < n; i++)
+		map[i] = segment_named(tr, names[i]);
+}
+
+/*
+ * Appends leads another trainer read: rows whose raw_start count from
+ * raw_base (where their entries will be appended) and whose segments are
+ * mapped through segmap.
+ */
+void
+append_rows(Trainer *tr, const LeadRow *rows, int64 n, int64 raw_base,
+			const int32 *segmap)
+{
+	int64		i;
+
+	tr->rows = train_grow(tr->cxt, tr->rows, &tr->rows_cap, tr->nrows + n,
+						  sizeof(LeadRow));
+	for (i = 0; i < n; i++)
+	{
+		LeadRow    *r = &tr->rows[tr->nrows + i];
+
+		*r = rows[i];
+		r->raw_start += raw_base;
+		r->segment = segmap[r->segment];
+		tr->nwon += r->won;
+	}
+	tr->nrows += n;
+}
+
+/* Appends the raw entries of those leads, their tokens mapped by tokmap */
+void
+append_raw(Trainer *tr, const RawEntry *raw, int64 n, const int32 *tokmap)
+{
+	int64		i;
+
+	tr->raw = train_grow(tr->cxt, tr->raw, &tr->raw_cap, tr->nraw + n,
+						 sizeof(RawEntry));
+	for (i = 0; i < n; i++)
+	{
+		tr->raw[tr->nraw + i].token = tokmap[raw[i].token];
+		tr->raw[tr->nraw + i].value = raw[i].value;
+	}
+	tr->nraw += n;
 }
 
 /* ----------------------------------------------------------------
@@ -971,7 +1087,7 @@ check_training_data(Trainer *tr, TimestampTz since, TimestampTz until)
 }
 
 /* A trainer with its options, in a context of its own under the current one */
-static Trainer *
+Trainer *
 trainer_create(Jsonb *options)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
@@ -1085,12 +1201,14 @@ scoring_train(PG_FUNCTION_ARGS)
 	appendStringInfo(&metrics,
 					 ", \"fit\": {\"iterations\": %d, \"hessians\": %d,"
 					 " \"converged\": %s, \"columns\": %d,"
-					 " \"patterns\": " INT64_FORMAT ", \"l2\": %g, \"seconds\": %.3f},"
+					 " \"patterns\": " INT64_FORMAT ", \"l2\": %g, \"workers\": %d,"
+					 " \"seconds\": %.3f},"
 					 " \"ltv\": {\"leads\": " INT64_FORMAT ", \"segments\": %d},"
 					 " \"bands_set\": %s}",
 					 fit.iterations, fit.hessians,
 					 fit.converged ? "true" : "false", tr->ncols,
-					 tr->pt.npatterns, tr->opt.l2, INSTR_TIME_GET_DOUBLE(elapsed),
+					 tr->pt.npatterns, tr->opt.l2, tr->workers,
+					 INSTR_TIME_GET_DOUBLE(elapsed),
 					 ltv_leads, tr->nsegments, bands_set ? "true" : "false");
 
 	id = store_model(tr, since, until, options, beta, metrics.data);

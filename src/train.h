@@ -3,7 +3,8 @@
  * train.h
  *		What a training run holds, shared by the files of scoring.train():
  *		train.c (options, the pass over the leads, the entry point),
- *		train_columns.c (columns, ranges of numbers, patterns) and
+ *		train_parallel.c (the pass split in two, one half in a parallel
+ *		worker), train_columns.c (columns, ranges of numbers, patterns) and
  *		train_store.c (lifetime uplift, bands, the model row).
  *
  * IDENTIFICATION
@@ -16,6 +17,7 @@
 
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
+#include "storage/block.h"
 #include "utils/jsonb.h"
 
 #include "fit.h"
@@ -196,6 +198,7 @@ typedef struct Trainer
 
 	/* the client history of every (client, moment) of the window */
 	histories_hash *histories;
+	int			workers;		/* parallel workers that read leads */
 
 	/* what a lead's potential profit is computed with while reading */
 	ScoringConfig *config;
@@ -230,11 +233,27 @@ typedef struct Trainer
 /* train.c */
 extern void *train_grow(MemoryContext cxt, void *array, int64 *cap, int64 need,
 						Size sz);
+extern Trainer *trainer_create(Jsonb *options);
+extern void trainer_set_config(Trainer *tr, ScoringConfig *config);
+extern histories_hash *read_histories(MemoryContext cxt, TimestampTz since,
+									  TimestampTz until);
+extern void read_training_part(Trainer *tr, TimestampTz since, TimestampTz until,
+							   BlockNumber first, BlockNumber last);
+extern void merge_tokens(Trainer *tr, const Token *tokens, int32 n, int32 *map);
+extern void merge_segments(Trainer *tr, char *const *names, int32 n, int32 *map);
+extern void append_rows(Trainer *tr, const LeadRow *rows, int64 n, int64 raw_base,
+						const int32 *segmap);
+extern void append_raw(Trainer *tr, const RawEntry *raw, int64 n,
+					   const int32 *tokmap);
 extern double moments_std(const Moments *m);
 extern bool prefers_log(const Moments *raw);
 extern const Moments *token_moments(const Token *t);
 extern double token_value(const Token *t, double stored);
 extern int32 segment_id(Trainer *tr, const LeadInput *lead);
+
+/* train_parallel.c */
+extern void read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
+							   ScoringConfig *config);
 
 /* train_columns.c */
 extern void choose_bins(Trainer *tr);

@@ -1,0 +1,122 @@
+--
+-- test/pgtap/train_parallel.sql
+--	train() reads the second half of the table's blocks in a parallel
+--	worker when it can (src/train_parallel.c), and reads it itself, apart,
+--	when it cannot.  The model must not tell the two apart: trained with
+--	the worker forced on (min_parallel_table_scan_size 0) and with none
+--	allowed (max_parallel_maintenance_workers 0), the same leads give the
+--	same coefficients, ranges, metrics and counts, every lead is read once
+--	whichever half it is stored in, and the worker, which runs in this
+--	transaction, sees the leads this transaction inserted and has not
+--	committed.  Then the same on a table of one block, whose first half
+--	is empty.
+--
+BEGIN;
+SELECT plan(11);
+
+SET LOCAL timezone = 'UTC';
+
+INSERT INTO scoring.brand (brand, margin) VALUES ('Fubag', 0.2), ('Svarog', 0.3);
+INSERT INTO scoring.client (client_id, kind, industry, core_industry, annual_turnover)
+SELECT c, CASE WHEN c % 4 = 0 THEN 'person' ELSE 'company' END,
+	   (ARRAY['production', 'services', 'trade'])[c % 3 + 1], c % 2 = 0,
+	   CASE WHEN c % 4 <> 0 THEN 1e6 * (1 + c % 17) END
+  FROM generate_series(1, 80) AS c;
+
+-- u(i, k): deterministic uniform numbers in [0, 1), independent across k
+CREATE FUNCTION pg_temp.u(i int, k int) RETURNS float8
+	LANGUAGE sql IMMUTABLE
+	AS $$ SELECT ('x' || substr(md5(i || ':' || k), 1, 8))::bit(32)::bigint / 4294967296.0 $$;
+
+-- 6000 closed leads of 2023 from 80 clients (and some from none), with
+-- strings (one of 1500 levels: the worker sends its tokens in several
+-- pieces), a number and a flag among their features; open leads and
+-- leads outside the window, which are not read
+CREATE FUNCTION pg_temp.fill(n int) RETURNS void
+	LANGUAGE sql
+	AS $$
+INSERT INTO scoring.lead (created_at, client_id, shop, channel, category, brand,
+						  budget, features, status, closed_at)
+SELECT t, CASE WHEN i % 9 <> 0 THEN 1 + (i * 31) % 80 END,
+	   'web' || (i % 4), CASE WHEN i % 3 = 0 THEN 'phone' ELSE 'email' END,
+	   CASE WHEN i % 5 = 0 THEN 'welding' ELSE 'compressors' END,
+	   CASE WHEN i % 2 = 0 THEN 'Fubag' ELSE 'Svarog' END,
+	   1000 + (i * 7919) % 90000,
+	   jsonb_build_object('utm', (ARRAY['yandex', 'google', 'direct'])[i % 3 + 1],
+						  'items', (i * 37) % 41, 'urgent', i % 7 = 0,
+						  'ref', 'r' || (i * 13) % 1500),
+	   CASE WHEN i % 97 = 0 THEN 'new'
+			WHEN pg_temp.u(i, 0) < 1 / (1 + exp(1 - CASE WHEN i % 5 = 0 THEN 1.2 ELSE 0 END
+												 - CASE WHEN i % 3 = 0 THEN 0.8 ELSE 0 END))
+			THEN 'won' ELSE 'lost' END,
+	   CASE WHEN i % 97 <> 0 THEN t + interval '5 days' END
+  FROM generate_series(1, n) AS i,
+	   LATERAL (SELECT CASE WHEN i % 50 = 0 THEN '2022-06-01'::timestamptz
+							ELSE '2023-01-01'::timestamptz + (i % 360) * interval '1 day'
+								 + (i % 24) * interval '1 hour' END AS t) AS moment
+$$;
+
+-- a table of these leads alone: rolled-back rows of other tests would
+-- leave blocks without a live lead where the halves are cut
+TRUNCATE scoring.lead CASCADE;
+SELECT pg_temp.fill(6000);
+
+SELECT ok(pg_relation_size('scoring.lead') / current_setting('block_size')::int >= 40,
+		  'the leads fill dozens of blocks');
+SELECT is((SELECT array_agg(DISTINCT (ctid::text::point)[0] >=
+									 pg_relation_size('scoring.lead') / current_setting('block_size')::int / 2)
+			 FROM scoring.lead WHERE status IN ('won', 'lost')),
+		  '{f,t}', 'both halves of the table hold closed leads');
+
+CREATE TEMP TABLE m (run text PRIMARY KEY, id int);
+SET LOCAL max_parallel_maintenance_workers = 0;
+INSERT INTO m SELECT 'alone', scoring.train('2023-01-01', '2024-01-01', '{"min_count": 3}');
+SET LOCAL max_parallel_maintenance_workers = 2;
+SET LOCAL min_parallel_table_scan_size = 0;
+INSERT INTO m SELECT 'worker', scoring.train('2023-01-01', '2024-01-01', '{"min_count": 3}');
+
+CREATE TEMP VIEW runs AS
+SELECT run, n_rows, n_won, n_patterns, intercept, weights, numeric_features, ltv,
+	   metrics #- '{fit,seconds}' #- '{fit,workers}' #- '{bands_set}' AS metrics,
+	   (metrics->'fit'->>'workers')::int AS workers
+  FROM scoring.model JOIN m ON model_id = id;
+
+SELECT is((SELECT array_agg(workers ORDER BY run) FROM runs), '{0,1}',
+		  'the second training had a worker read half of the leads, the first none');
+SELECT is((SELECT n_rows FROM runs WHERE run = 'worker'),
+		  (SELECT count(*) FROM scoring.lead
+			WHERE status IN ('won', 'lost')
+			  AND created_at >= '2023-01-01' AND created_at < '2024-01-01'),
+		  'every closed lead of the window is read once, whichever half it is in');
+SELECT is((SELECT count(DISTINCT (n_rows, n_won, n_patterns, intercept)) FROM runs), 1::bigint,
+		  'same counts, patterns and intercept with and without the worker');
+SELECT is((SELECT weights FROM runs WHERE run = 'worker'),
+		  (SELECT weights FROM runs WHERE run = 'alone'),
+		  'same coefficients with and without the worker');
+SELECT is((SELECT (numeric_features, ltv, metrics)::text FROM runs WHERE run = 'worker'),
+		  (SELECT (numeric_features, ltv, metrics)::text FROM runs WHERE run = 'alone'),
+		  'same numbers, ranges, lifetime uplift and metrics with and without the worker');
+SELECT ok((SELECT count(*) > 1500 FROM runs, jsonb_object_keys(weights) WHERE run = 'worker')
+		  AND (SELECT weights ? 'features.utm=yandex' AND weights ? 'category=welding'
+					  AND numeric_features ? 'features.items'
+				 FROM runs WHERE run = 'worker'),
+		  'the model has the fixed and free features of both halves');
+
+-- a table of one block: the first half is empty, the worker reads it all
+TRUNCATE m;
+TRUNCATE scoring.lead CASCADE;
+SELECT pg_temp.fill(25);
+SELECT is(pg_relation_size('scoring.lead') / current_setting('block_size')::int, 1::bigint,
+		  'the small table has one block');
+SET LOCAL max_parallel_maintenance_workers = 0;
+INSERT INTO m SELECT 'alone', scoring.train('2023-01-01', '2024-01-01', '{"min_count": 1}');
+SET LOCAL max_parallel_maintenance_workers = 2;
+INSERT INTO m SELECT 'worker', scoring.train('2023-01-01', '2024-01-01', '{"min_count": 1}');
+SELECT is((SELECT array_agg(workers ORDER BY run) FROM runs), '{0,1}',
+		  'one block: the worker read all of it');
+SELECT is((SELECT (n_rows, weights, numeric_features, metrics)::text FROM runs WHERE run = 'worker'),
+		  (SELECT (n_rows, weights, numeric_features, metrics)::text FROM runs WHERE run = 'alone'),
+		  'one block: the same model with and without the worker');
+
+SELECT * FROM finish();
+ROLLBACK;
