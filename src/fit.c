@@ -683,13 +683,61 @@ typedef struct Scored
 	double		y;
 } Scored;
 
-static int
-scored_cmp(const void *a, const void *b)
+/* The bits of a non-negative double, which order like the numbers */
+static inline uint64
+scored_key(const Scored *s)
 {
-	double		x = ((const Scored *) a)->p;
-	double		y = ((const Scored *) b)->p;
+	uint64		k;
 
-	return (x > y) - (x < y);
+	memcpy(&k, &s->p, sizeof(k));
+	return k;
+}
+
+/*
+ * Sorts scored patterns by p, ascending, those with equal p in the order
+ * they came: a radix sort on the bits of p (0 to 1, so non-negative),
+ * four passes of 16 bits, linear in the patterns where qsort was a
+ * twentieth of a default train() on a million leads.
+ */
+static void
+sort_scored(Scored *sc, int64 m)
+{
+	Scored	   *from = sc,
+			   *to = palloc_extended(sizeof(Scored) * Max(m, 1), MCXT_ALLOC_HUGE);
+	int64	   *count = palloc(sizeof(int64) * 65536);
+	int			shift;
+	int64		i;
+
+	for (shift = 0; shift < 64; shift += 16)
+	{
+		int64		sum = 0;
+		Scored	   *swap;
+
+		memset(count, 0, sizeof(int64) * 65536);
+		for (i = 0; i < m; i++)
+			count[(scored_key(&from[i]) >> shift) & 0xFFFF]++;
+		if (m > 0 && count[(scored_key(&from[0]) >> shift) & 0xFFFF] == m)
+			continue;			/* one digit for all: nothing to move */
+		for (i = 0; i < 65536; i++)
+		{
+			int64		c = count[i];
+
+			count[i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < m; i++)
+			to[count[(scored_key(&from[i]) >> shift) & 0xFFFF]++] = from[i];
+		swap = from;
+		from = to;
+		to = swap;
+	}
+	if (from != sc)
+	{
+		memcpy(sc, from, sizeof(Scored) * m);
+		to = from;
+	}
+	pfree(to);
+	pfree(count);
 }
 
 /*
@@ -738,7 +786,7 @@ fold_metrics(const Patterns *pt, int fold, const double *beta, StringInfo out)
 	if (wins > 0)
 		appendStringInfo(out, ", \"sum_p_over_wins\": %.4f", sump / wins);
 
-	qsort(sc, m, sizeof(Scored), scored_cmp);
+	sort_scored(sc, m);
 
 	/* AUC: each win beats the losses scored below it, ties count half */
 	for (i = 0; i < m;)
