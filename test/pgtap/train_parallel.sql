@@ -12,7 +12,7 @@
 --	is empty.
 --
 BEGIN;
-SELECT plan(11);
+SELECT plan(12);
 
 SET LOCAL timezone = 'UTC';
 
@@ -74,6 +74,10 @@ INSERT INTO m SELECT 'alone', scoring.train('2023-01-01', '2024-01-01', '{"min_c
 SET LOCAL max_parallel_maintenance_workers = 2;
 SET LOCAL min_parallel_table_scan_size = 0;
 INSERT INTO m SELECT 'worker', scoring.train('2023-01-01', '2024-01-01', '{"min_count": 3}');
+-- allowed one, but no worker slot to be had: read here, apart
+SET LOCAL max_parallel_workers = 0;
+INSERT INTO m SELECT 'no slot', scoring.train('2023-01-01', '2024-01-01', '{"min_count": 3}');
+RESET max_parallel_workers;
 
 CREATE TEMP VIEW runs AS
 SELECT run, n_rows, n_won, n_patterns, intercept, weights, numeric_features, ltv,
@@ -81,8 +85,8 @@ SELECT run, n_rows, n_won, n_patterns, intercept, weights, numeric_features, ltv
 	   (metrics->'fit'->>'workers')::int AS workers
   FROM scoring.model JOIN m ON model_id = id;
 
-SELECT is((SELECT array_agg(workers ORDER BY run) FROM runs), '{0,1}',
-		  'the second training had a worker read half of the leads, the first none');
+SELECT is((SELECT array_agg(workers ORDER BY run) FROM runs), '{0,0,1}',
+		  'a worker read half of the leads when one was allowed and could be had');
 SELECT is((SELECT n_rows FROM runs WHERE run = 'worker'),
 		  (SELECT count(*) FROM scoring.lead
 			WHERE status IN ('won', 'lost')
@@ -93,6 +97,9 @@ SELECT is((SELECT count(DISTINCT (n_rows, n_won, n_patterns, intercept)) FROM ru
 SELECT is((SELECT weights FROM runs WHERE run = 'worker'),
 		  (SELECT weights FROM runs WHERE run = 'alone'),
 		  'same coefficients with and without the worker');
+SELECT is((SELECT (n_rows, weights, numeric_features, ltv, metrics)::text FROM runs WHERE run = 'no slot'),
+		  (SELECT (n_rows, weights, numeric_features, ltv, metrics)::text FROM runs WHERE run = 'alone'),
+		  'no worker slot: the same model, read here');
 SELECT is((SELECT (numeric_features, ltv, metrics)::text FROM runs WHERE run = 'worker'),
 		  (SELECT (numeric_features, ltv, metrics)::text FROM runs WHERE run = 'alone'),
 		  'same numbers, ranges, lifetime uplift and metrics with and without the worker');
