@@ -3,10 +3,11 @@
  * train.c
  *		scoring.train(): fit a model on closed leads and activate it.
  *
- * One sequential pass reads every lead closed as won or lost in the
- * window, with its client and the client's history, and turns it into
- * tokens ("shop=web03", the number "budget", ...) through the same
- * features_emit_fixed() that scores leads.  Rare levels are then pooled
+ * One pass reads every lead closed as won or lost in the window, with its
+ * client and the client's history, and turns it into tokens ("shop=web03",
+ * the number "budget", ...) through the same features_emit_fixed() that
+ * scores leads; the second half of the table is read apart, by a parallel
+ * worker when one can be had, and merged (train_parallel.c).  Rare levels are then pooled
  * into "(other)", numbers standardised and cut into ranges, and identical
  * rows compressed into weighted patterns (train_columns.c), on which fit.c
  * runs the regression: first on the training fold, to measure it on the
@@ -14,8 +15,8 @@
  * call learns the lifetime uplift per client segment and, on request or
  * when there are none yet, the priority bands (train_store.c).
  *
- * This file holds the options, the pass over the leads and the entry
- * point.
+ * This file holds the options, the pass over the leads (and the merge of
+ * a half read apart) and the entry point.
  *
  * IDENTIFICATION
  *		src/train.c
