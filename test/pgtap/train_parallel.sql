@@ -8,11 +8,12 @@
 --	same coefficients, ranges, metrics and counts, every lead is read once
 --	whichever half it is stored in, and the worker, which runs in this
 --	transaction, sees the leads this transaction inserted and has not
---	committed.  Then the same on a table of one block, whose first half
---	is empty.
+--	committed.  A training cancelled midway leaves nothing behind that
+--	stops the next one from starting a worker.  Then the same on a table
+--	of one block, whose first half is empty.
 --
 BEGIN;
-SELECT plan(12);
+SELECT plan(14);
 
 SET LOCAL timezone = 'UTC';
 
@@ -108,6 +109,26 @@ SELECT ok((SELECT count(*) > 1500 FROM runs, jsonb_object_keys(weights) WHERE ru
 					  AND numeric_features ? 'features.items'
 				 FROM runs WHERE run = 'worker'),
 		  'the model has the fixed and free features of both halves');
+
+-- cancelled while it runs (most likely in the read, worker and all),
+-- inside a subtransaction: the next training starts a worker again
+CREATE FUNCTION pg_temp.cancelled_train() RETURNS text
+	LANGUAGE plpgsql
+	AS $$
+BEGIN
+	PERFORM scoring.train('2023-01-01', '2024-01-01', '{"min_count": 3}');
+	RETURN 'finished';
+EXCEPTION WHEN query_canceled THEN
+	RETURN 'cancelled';
+END $$;
+SET LOCAL statement_timeout = '10ms';
+SELECT is(pg_temp.cancelled_train(), 'cancelled',
+		  'a training cancelled by statement_timeout stops');
+SET LOCAL statement_timeout = 0;
+INSERT INTO m SELECT 'after cancel', scoring.train('2023-01-01', '2024-01-01', '{"min_count": 3}');
+SELECT is((SELECT (workers, n_rows, weights)::text FROM runs WHERE run = 'after cancel'),
+		  (SELECT (workers, n_rows, weights)::text FROM runs WHERE run = 'worker'),
+		  'after the cancel, a worker reads again and the model is the same');
 
 -- a table of one block: the first half is empty, the worker reads it all
 TRUNCATE m;
