@@ -20,6 +20,13 @@
  * optimum the predicted wins add up to the actual wins of the data fitted:
  * the model is calibrated in the large by construction.
  *
+ * The sums over the patterns that the fits need at every point, the
+ * objective with its gradient and the Hessian, are taken in two parts cut
+ * at Patterns.split and then added: a helper (train_parallel.c's worker)
+ * may sum the second part while this backend sums the first, and without
+ * one the parts are summed here, one after the other, so that the model is
+ * the same to the last bit either way.
+ *
  * IDENTIFICATION
  *		src/fit.c
  *
@@ -101,20 +108,23 @@ softplus_sigmoid(double x, double *sig)
 	return (x > 0 ? x : 0.0) + log1p(e);
 }
 
-/* The objective at beta, and its gradient into grad */
-static double
-objective(const Patterns *pt, int fold, double l2, const double *beta,
-		  double *grad)
+/*
+ * The data terms of the objective over patterns from..to-1 of fold, and
+ * their gradient: out[0] the sum, out[1 + j] the gradient's column j.
+ */
+static void
+sum_objective(const Patterns *pt, int64 from, int64 to, int fold,
+			  const double *beta, double *out)
 {
+	double	   *grad = out + 1;
 	double		f = 0;
 	int64		p,
 				k,
 				len;
 	const PatternCell *pg_restrict cells;
-	int			j;
 
-	memset(grad, 0, sizeof(double) * pt->ncols);
-	for (p = 0; p < pt->npatterns; p++)
+	memset(out, 0, sizeof(double) * (1 + pt->ncols));
+	for (p = from; p < to; p++)
 	{
 		double		eta,
 					q,
@@ -133,6 +143,107 @@ objective(const Patterns *pt, int fold, double l2, const double *beta,
 		if ((p & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
+	out[0] = f;
+}
+
+/*
+ * The data terms' Hessian over patterns from..to-1 of fold: the sum of
+ * n p (1 - p) x x', its upper triangle and the intercept's row only.
+ */
+static void
+sum_hessian(const Patterns *pt, int64 from, int64 to, int fold,
+			const double *beta, double *h)
+{
+	int			n = pt->ncols;
+	int64		p,
+				k,
+				m,
+				len;
+	const PatternCell *pg_restrict cells;
+
+	memset(h, 0, sizeof(double) * n * n);
+	for (p = from; p < to; p++)
+	{
+		double		q,
+					w;
+
+		if (!in_fold(pt, p, fold))
+			continue;
+		q = sigmoid(pattern_logit(pt, p, beta));
+		w = pt->n[p] * q * (1 - q);
+		h[0] += w;
+		len = pt->start[p + 1] - pt->start[p];
+		cells = pt->cells + pt->start[p];
+		for (k = 0; k < len; k++)
+		{
+			double		wv = w * cells[k].val;
+			double	   *pg_restrict row = &h[(int64) cells[k].col * n];
+
+			h[cells[k].col] += wv;	/* intercept row */
+			for (m = k; m < len; m++)
+				row[cells[m].col] += wv * cells[m].val;
+		}
+		if ((p & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* How many doubles a sum of the patterns is */
+Size
+pattern_sum_size(const Patterns *pt, PatternSum what)
+{
+	return what == SUM_OBJECTIVE ? 1 + (Size) pt->ncols :
+		(Size) pt->ncols * pt->ncols;
+}
+
+/* A sum over patterns from..to-1 of fold into out: what a helper computes */
+void
+pattern_sum(const Patterns *pt, PatternSum what, int64 from, int64 to,
+			int fold, const double *beta, double *out)
+{
+	if (what == SUM_OBJECTIVE)
+		sum_objective(pt, from, to, fold, beta, out);
+	else
+		sum_hessian(pt, from, to, fold, beta, out);
+}
+
+/*
+ * A sum over all patterns into out: those before split here, the others
+ * by the helper at the same time, or here after them; then the two added.
+ */
+static void
+sum_patterns(const Patterns *pt, PatternSum what, int fold,
+			 const double *beta, double *out)
+{
+	Size		size = pattern_sum_size(pt, what);
+	double	   *rest = palloc_extended(sizeof(double) * size, MCXT_ALLOC_HUGE);
+	Size		i;
+
+	if (pt->helper != NULL)
+		pt->helper->start(pt->helper->arg, what, fold, beta);
+	pattern_sum(pt, what, 0, pt->split, fold, beta, out);
+	if (pt->helper != NULL)
+		pt->helper->finish(pt->helper->arg, what, rest);
+	else
+		pattern_sum(pt, what, pt->split, pt->npatterns, fold, beta, rest);
+	for (i = 0; i < size; i++)
+		out[i] += rest[i];
+	pfree(rest);
+}
+
+/* The objective at beta, and its gradient into grad */
+static double
+objective(const Patterns *pt, int fold, double l2, const double *beta,
+		  double *grad)
+{
+	double	   *sums = palloc(sizeof(double) * (1 + pt->ncols));
+	double		f;
+	int			j;
+
+	sum_patterns(pt, SUM_OBJECTIVE, fold, beta, sums);
+	f = sums[0];
+	memcpy(grad, sums + 1, sizeof(double) * pt->ncols);
+	pfree(sums);
 	for (j = 1; j < pt->ncols; j++)
 	{
 		f += 0.5 * l2 * beta[j] * beta[j];
@@ -348,39 +459,10 @@ static void
 hessian(const Patterns *pt, int fold, double l2, const double *beta, double *h)
 {
 	int			n = pt->ncols;
-	int64		p,
-				k,
-				m,
-				len;
-	const PatternCell *pg_restrict cells;
 	int			i,
 				j;
 
-	memset(h, 0, sizeof(double) * n * n);
-	for (p = 0; p < pt->npatterns; p++)
-	{
-		double		q,
-					w;
-
-		if (!in_fold(pt, p, fold))
-			continue;
-		q = sigmoid(pattern_logit(pt, p, beta));
-		w = pt->n[p] * q * (1 - q);
-		h[0] += w;
-		len = pt->start[p + 1] - pt->start[p];
-		cells = pt->cells + pt->start[p];
-		for (k = 0; k < len; k++)
-		{
-			double		wv = w * cells[k].val;
-			double	   *pg_restrict row = &h[(int64) cells[k].col * n];
-
-			h[cells[k].col] += wv;	/* intercept row */
-			for (m = k; m < len; m++)
-				row[cells[m].col] += wv * cells[m].val;
-		}
-		if ((p & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-	}
+	sum_patterns(pt, SUM_HESSIAN, fold, beta, h);
 	/* columns are sorted within a pattern: mirror the upper triangle */
 	for (i = 0; i < n; i++)
 		for (j = 0; j < i; j++)
@@ -600,6 +682,8 @@ patterns_every(const Patterns *pt, int fold, int64 stride)
 		}
 	sub.ncols = pt->ncols;
 	sub.npatterns = m;
+	sub.split = 0;
+	sub.helper = NULL;
 	sub.start = palloc(sizeof(int64) * (m + 1));
 	sub.cells = palloc(sizeof(PatternCell) * Max(len, 1));
 	sub.n = palloc(sizeof(double) * Max(m, 1));

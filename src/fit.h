@@ -35,7 +35,29 @@ typedef struct Patterns
 	double	   *n;
 	double	   *y;
 	char	   *fold;
+	int64		split;			/* sums run over [0, split) and the rest apart */
+	struct PatternHelper *helper;	/* sums the rest elsewhere, or NULL */
 } Patterns;
+
+/* What a helper sums over its patterns */
+typedef enum PatternSum
+{
+	SUM_OBJECTIVE,				/* the data terms and their gradient: 1 + ncols */
+	SUM_HESSIAN					/* the data terms' Hessian: ncols x ncols */
+} PatternSum;
+
+/*
+ * Someone who holds a copy of the patterns from split on and sums them at
+ * a point while this backend sums the others (train_parallel.c: the
+ * parallel worker).  Without one the backend sums both parts itself, the
+ * same way, so that the sums round the same with it or without.
+ */
+typedef struct PatternHelper
+{
+	void		(*start) (void *arg, PatternSum what, int fold, const double *beta);
+	void		(*finish) (void *arg, PatternSum what, double *out);
+	void	   *arg;
+} PatternHelper;
 
 typedef struct FitResult
 {
@@ -61,6 +83,9 @@ extern FitResult fit_logistic(const Patterns *pt, int fold, double l2,
 extern void fit_warm_start(const Patterns *pt, int fold, double l2,
 						   int max_iter, double *beta);
 extern double pattern_logit(const Patterns *pt, int64 p, const double *beta);
+extern Size pattern_sum_size(const Patterns *pt, PatternSum what);
+extern void pattern_sum(const Patterns *pt, PatternSum what, int64 from,
+						int64 to, int fold, const double *beta, double *out);
 extern void fold_metrics(const Patterns *pt, int fold, const double *beta,
 						 StringInfo out);
 

@@ -1189,10 +1189,12 @@ scoring_train(PG_FUNCTION_ARGS)
 	choose_bins(tr);
 	assign_columns(tr);
 	build_patterns(tr);
+	share_patterns(tr);
 
 	beta = palloc0(sizeof(double) * tr->ncols);
 	initStringInfo(&metrics);
 	fit = fit_and_measure(tr, beta, &metrics);
+	end_parallel(tr);
 	if (tr->opt.set_bands == 1 ||
 		(tr->opt.set_bands == -1 && tr->opt.activate && !have_bands()))
 		bands_set = compute_bands(tr, beta, bands);

@@ -3,8 +3,9 @@
  * train.h
  *		What a training run holds, shared by the files of scoring.train():
  *		train.c (options, the pass over the leads, the entry point),
- *		train_parallel.c (the pass split in two, one half in a parallel
- *		worker), train_columns.c (columns, ranges of numbers, patterns) and
+ *		train_parallel.c (the parallel worker: half of the reading and of
+ *		the fits' sums), train_columns.c (columns, ranges of numbers,
+ *		patterns) and
  *		train_store.c (lifetime uplift, bands, the model row).
  *
  * IDENTIFICATION
@@ -199,6 +200,7 @@ typedef struct Trainer
 	/* the client history of every (client, moment) of the window */
 	histories_hash *histories;
 	int			workers;		/* parallel workers that read leads */
+	struct TrainParallel *parallel; /* the parallel section (train_parallel.c) */
 
 	/* what a lead's potential profit is computed with while reading */
 	ScoringConfig *config;
@@ -252,8 +254,11 @@ extern double token_value(const Token *t, double stored);
 extern int32 segment_id(Trainer *tr, const LeadInput *lead);
 
 /* train_parallel.c */
+typedef struct TrainParallel TrainParallel;
 extern void read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 							   ScoringConfig *config);
+extern void share_patterns(Trainer *tr);
+extern void end_parallel(Trainer *tr);
 
 /* train_columns.c */
 extern void choose_bins(Trainer *tr);

@@ -405,6 +405,32 @@ encode_lead(Trainer *tr, int64 i, const RawEntry *raw, PatternCell *row)
 }
 
 /*
+ * Where the fits' sums over the patterns are cut in two (fit.c): at the
+ * first pattern whose cells start past half of all the cells, so that a
+ * parallel worker summing the second part has as much to do as this
+ * backend (train_parallel.c).  The cut depends on the patterns alone, so
+ * that the sums round the same whether a worker helps or not.
+ */
+static int64
+split_patterns(const Patterns *pt)
+{
+	int64		lo = 0,
+				hi = pt->npatterns,
+				half = pt->start[pt->npatterns] / 2;
+
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (pt->start[mid] < half)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
  * Encodes every lead as its cells and keeps each distinct pattern once per
  * fold with its count of leads and wins.  The candidate is written past
  * the end of the patterns and either becomes a new pattern or is dropped
@@ -494,6 +520,8 @@ build_patterns(Trainer *tr)
 	if (index != NULL)
 		patterns_destroy(index);
 	pfree(row);
+	pt->split = split_patterns(pt);
+	pt->helper = NULL;
 
 	/* the raw entries are gone; their memory is the patterns' now */
 	tr->raw = NULL;

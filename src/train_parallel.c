@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * train_parallel.c
- *		The pass of scoring.train() over the leads, split in two halves of
- *		the table, the second read by a parallel worker.
+ *		The parallel worker of scoring.train(): it reads the second half of
+ *		the table's blocks, then sums half of the patterns in the fits.
  *
  * Reading the leads is half of train(), and one process reads them one
  * after another.  So the table is cut in two halves of its blocks: this
@@ -12,6 +12,11 @@
  * their counts and moments, its segments, its leads and their entries.
  * This backend takes them in after its own half (merge_tokens() and the
  * rest, in train.c).
+ *
+ * The worker then stays for the fits: it takes a copy of the second part
+ * of the patterns (fit.h: Patterns.split) and, each time the fit needs
+ * the objective's gradient or the Hessian at a point, sums its part while
+ * this backend sums the first, through a second queue the other way.
  *
  * The model must not depend on whether a worker could be had, so the
  * halves are always read apart and merged the same way: without a worker
@@ -46,8 +51,12 @@
 /* Keys of the worker's shared memory */
 #define TRAIN_KEY_TASK		UINT64CONST(0x5C0121B100000001)
 #define TRAIN_KEY_QUEUE		UINT64CONST(0x5C0121B100000002)
+#define TRAIN_KEY_ORDERS	UINT64CONST(0x5C0121B100000003)
 
-/* The queue the worker's half comes through, and its messages' sizes */
+/*
+ * The queues: the worker's half and sums come through one, the patterns
+ * and the points to sum at go the other way; and their messages' sizes
+ */
 #define TRAIN_QUEUE_SIZE	((Size) 4 * 1024 * 1024)
 #define TOKENS_PER_MESSAGE	256
 #define ROWS_PER_MESSAGE	16384
@@ -71,6 +80,36 @@ typedef struct PartHeader
 	int64		nraw;
 } PartHeader;
 
+/* What the backend asks of the worker after the leads */
+typedef enum OrderKind
+{
+	ORDER_PATTERNS,				/* take these patterns */
+	ORDER_SUM,					/* sum them at this point */
+	ORDER_DONE					/* nothing more */
+} OrderKind;
+
+typedef struct Order
+{
+	OrderKind	kind;
+	PatternSum	what;			/* ORDER_SUM: which sum, at the point that
+								 * follows (ncols doubles) */
+	int			fold;
+	int			ncols;
+	int64		npatterns;		/* ORDER_PATTERNS: what follows */
+	int64		ncells;
+} Order;
+
+/* The parallel section of a train() call, from its reading to its fits */
+struct TrainParallel
+{
+	ParallelContext *pcxt;		/* NULL: no worker */
+	shm_mq_handle *from_worker;
+	shm_mq_handle *to_worker;
+	PatternHelper helper;
+	int			ncols;
+	int			nestlevel;		/* of the settings made for the reading */
+};
+
 PGDLLEXPORT void scoring_train_worker(dsm_segment *seg, shm_toc *toc);
 
 /* ----------------------------------------------------------------
@@ -78,20 +117,25 @@ PGDLLEXPORT void scoring_train_worker(dsm_segment *seg, shm_toc *toc);
  * ----------------------------------------------------------------
  */
 
+/* Sends one message; false when the other side has gone */
+static bool
+try_send(shm_mq_handle *mqh, const void *data, Size len)
+{
+#if PG_VERSION_NUM >= 150000
+	return shm_mq_send(mqh, len, data, false, true) == SHM_MQ_SUCCESS;
+#else
+	return shm_mq_send(mqh, len, data, false) == SHM_MQ_SUCCESS;
+#endif
+}
+
+/* Sends one message from the worker to the backend */
 static void
 send_message(shm_mq_handle *mqh, const void *data, Size len)
 {
-	shm_mq_result res;
-
-#if PG_VERSION_NUM >= 150000
-	res = shm_mq_send(mqh, len, data, false, true);
-#else
-	res = shm_mq_send(mqh, len, data, false);
-#endif
-	if (res != SHM_MQ_SUCCESS)
+	if (!try_send(mqh, data, len))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not send the leads read to the training backend")));
+				 errmsg("the backend running train() has gone")));
 }
 
 /*
@@ -307,32 +351,150 @@ merge_part(Trainer *tr, Trainer *other)
  * ----------------------------------------------------------------
  */
 
+/* Bytes sent in one message when an array goes in pieces */
+#define PIECE_SIZE	((Size) 1024 * 1024)
+
+/*
+ * Fills n bytes at dst from as many messages as they came in; false when
+ * the other side has gone
+ */
+static bool
+receive_into(shm_mq_handle *mqh, void *dst, Size n)
+{
+	Size		got = 0;
+
+	while (got < n)
+	{
+		Size		len;
+		char	   *data = receive_message(mqh, &len);
+
+		if (data == NULL)
+			return false;
+		if (len > n - got)
+			malformed("patterns");
+		memcpy((char *) dst + got, data, len);
+		got += len;
+	}
+	return true;
+}
+
+/* Sends n bytes from src in pieces; false when the other side has gone */
+static bool
+send_pieces(shm_mq_handle *mqh, const void *src, Size n)
+{
+	Size		off;
+
+	for (off = 0; off < n; off += PIECE_SIZE)
+		if (!try_send(mqh, (const char *) src + off, Min(PIECE_SIZE, n - off)))
+			return false;
+	return true;
+}
+
+/* Receives the patterns of an ORDER_PATTERNS into pt; false when gone */
+static bool
+receive_patterns(shm_mq_handle *orders, const Order *o, Patterns *pt)
+{
+	int64		m = o->npatterns;
+
+	memset(pt, 0, sizeof(Patterns));
+	pt->ncols = o->ncols;
+	pt->npatterns = m;
+	pt->start = palloc_extended(sizeof(int64) * (m + 1), MCXT_ALLOC_HUGE);
+	pt->n = palloc_extended(sizeof(double) * Max(m, 1), MCXT_ALLOC_HUGE);
+	pt->y = palloc_extended(sizeof(double) * Max(m, 1), MCXT_ALLOC_HUGE);
+	pt->fold = palloc_extended(Max(m, 1), MCXT_ALLOC_HUGE);
+	pt->cells = palloc_extended(sizeof(PatternCell) * Max(o->ncells, 1),
+								MCXT_ALLOC_HUGE);
+	return receive_into(orders, pt->start, sizeof(int64) * (m + 1)) &&
+		receive_into(orders, pt->n, sizeof(double) * m) &&
+		receive_into(orders, pt->y, sizeof(double) * m) &&
+		receive_into(orders, pt->fold, m) &&
+		receive_into(orders, pt->cells, sizeof(PatternCell) * o->ncells);
+}
+
+/*
+ * The worker's part in the fits: takes its patterns, then sums them at
+ * each point it is sent, until it is told it is done or the backend goes.
+ */
+static void
+serve_sums(shm_mq_handle *orders, shm_mq_handle *results)
+{
+	Patterns	pt;
+
+	memset(&pt, 0, sizeof(pt));
+	for (;;)
+	{
+		Size		len;
+		char	   *data = receive_message(orders, &len);
+		Order		o;
+		double	   *beta,
+				   *out;
+		Size		size;
+
+		if (data == NULL || len < sizeof(Order))
+			return;
+		memcpy(&o, data, sizeof(Order));
+		switch (o.kind)
+		{
+			case ORDER_PATTERNS:
+				if (!receive_patterns(orders, &o, &pt))
+					return;
+				break;
+			case ORDER_SUM:
+				if (o.ncols != pt.ncols ||
+					len != sizeof(Order) + sizeof(double) * o.ncols)
+					malformed("order");
+				beta = palloc(sizeof(double) * o.ncols);
+				memcpy(beta, data + sizeof(Order), sizeof(double) * o.ncols);
+				size = pattern_sum_size(&pt, o.what);
+				out = palloc_extended(sizeof(double) * size, MCXT_ALLOC_HUGE);
+				pattern_sum(&pt, o.what, 0, pt.npatterns, o.fold, beta, out);
+				send_message(results, out, sizeof(double) * size);
+				pfree(out);
+				pfree(beta);
+				break;
+			case ORDER_DONE:
+				return;
+		}
+	}
+}
+
 /*
  * Entry point of the parallel worker: reads the second half of the table
- * as the leader would and sends it.  It runs in the leader's transaction,
- * with its snapshot and settings.
+ * as the backend would and sends it, then helps with the fits.  It runs
+ * in the backend's transaction, with its snapshot and settings.
  */
 void
 scoring_train_worker(dsm_segment *seg, shm_toc *toc)
 {
 	TrainTask  *task = shm_toc_lookup(toc, TRAIN_KEY_TASK, false);
 	shm_mq	   *mq = shm_toc_lookup(toc, TRAIN_KEY_QUEUE, false);
+	shm_mq	   *orders_mq = shm_toc_lookup(toc, TRAIN_KEY_ORDERS, false);
 	shm_mq_handle *mqh;
+	shm_mq_handle *orders;
 	Trainer    *tr;
+	MemoryContext cxt;
 
 	shm_mq_set_sender(mq, MyProc);
 	mqh = shm_mq_attach(mq, seg, NULL);
+	shm_mq_set_receiver(orders_mq, MyProc);
+	orders = shm_mq_attach(orders_mq, seg, NULL);
 
 	tr = trainer_create(NULL);
+	cxt = tr->cxt;
 	tr->opt = task->opt;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	MemoryContextSwitchTo(tr->cxt);
+	MemoryContextSwitchTo(cxt);
 	trainer_set_config(tr, scoring_config());
-	tr->histories = read_histories(tr->cxt, task->since, task->until);
+	tr->histories = read_histories(cxt, task->since, task->until);
 	read_training_part(tr, task->since, task->until, task->first, MaxBlockNumber);
 	send_part(mqh, tr);
 	SPI_finish();
+	MemoryContextDelete(cxt);	/* its leads are the backend's now */
+
+	serve_sums(orders, mqh);
+	shm_mq_detach(orders);
 	shm_mq_detach(mqh);
 }
 
@@ -354,47 +516,68 @@ lead_blocks(void)
 }
 
 /*
- * Starts a worker on blocks first.. of the table; NULL when none could be
- * had (none allowed, or no free slot).  The worker's messages come
- * through *mqh.
+ * Starts a worker on blocks first.. of the table into par; false when
+ * none could be had (no dynamic shared memory, or no free slot).
  */
-static ParallelContext *
-start_worker(TrainTask *task, shm_mq_handle **mqh)
+static bool
+start_worker(TrainTask *task, TrainParallel *par)
 {
 	ParallelContext *pcxt;
 	TrainTask  *shared;
-	shm_mq	   *mq;
+	shm_mq	   *from,
+			   *to;
 
 	pcxt = CreateParallelContext("scoring", "scoring_train_worker", 1);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TrainTask));
 	shm_toc_estimate_chunk(&pcxt->estimator, TRAIN_QUEUE_SIZE);
-	shm_toc_estimate_keys(&pcxt->estimator, 2);
+	shm_toc_estimate_chunk(&pcxt->estimator, TRAIN_QUEUE_SIZE);
+	shm_toc_estimate_keys(&pcxt->estimator, 3);
 	InitializeParallelDSM(pcxt);
 	if (pcxt->seg == NULL)
 	{
-		/* no dynamic shared memory to be had */
 		DestroyParallelContext(pcxt);
-		return NULL;
+		return false;
 	}
 
 	shared = shm_toc_allocate(pcxt->toc, sizeof(TrainTask));
 	*shared = *task;
 	shm_toc_insert(pcxt->toc, TRAIN_KEY_TASK, shared);
-	mq = shm_mq_create(shm_toc_allocate(pcxt->toc, TRAIN_QUEUE_SIZE),
+	from = shm_mq_create(shm_toc_allocate(pcxt->toc, TRAIN_QUEUE_SIZE),
+						 TRAIN_QUEUE_SIZE);
+	shm_toc_insert(pcxt->toc, TRAIN_KEY_QUEUE, from);
+	shm_mq_set_receiver(from, MyProc);
+	to = shm_mq_create(shm_toc_allocate(pcxt->toc, TRAIN_QUEUE_SIZE),
 					   TRAIN_QUEUE_SIZE);
-	shm_toc_insert(pcxt->toc, TRAIN_KEY_QUEUE, mq);
-	shm_mq_set_receiver(mq, MyProc);
-	*mqh = shm_mq_attach(mq, pcxt->seg, NULL);
+	shm_toc_insert(pcxt->toc, TRAIN_KEY_ORDERS, to);
+	shm_mq_set_sender(to, MyProc);
+	par->from_worker = shm_mq_attach(from, pcxt->seg, NULL);
+	par->to_worker = shm_mq_attach(to, pcxt->seg, NULL);
 
 	LaunchParallelWorkers(pcxt);
 	if (pcxt->nworkers_launched == 0)
 	{
-		shm_mq_detach(*mqh);
+		shm_mq_detach(par->from_worker);
+		shm_mq_detach(par->to_worker);
 		DestroyParallelContext(pcxt);
-		return NULL;
+		return false;
 	}
-	shm_mq_set_handle(*mqh, pcxt->worker[0].bgwhandle);
-	return pcxt;
+	shm_mq_set_handle(par->from_worker, pcxt->worker[0].bgwhandle);
+	shm_mq_set_handle(par->to_worker, pcxt->worker[0].bgwhandle);
+	par->pcxt = pcxt;
+	return true;
+}
+
+/*
+ * The worker has gone before it was done: its error if it had one (which
+ * WaitForParallelWorkersToFinish() raises), else this one.
+ */
+static void
+worker_gone(TrainParallel *par)
+{
+	WaitForParallelWorkersToFinish(par->pcxt);
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("the parallel worker of train() stopped before it was done")));
 }
 
 /*
@@ -403,7 +586,8 @@ start_worker(TrainTask *task, shm_mq_handle **mqh)
  * potential profits.  The first half of the table's blocks is read here;
  * the second by a parallel worker when the table is large enough and one
  * can be had, by a second trainer here otherwise (see the top of the
- * file).
+ * file).  This opens the parallel section of the call: end_parallel()
+ * closes it.
  */
 void
 read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
@@ -411,14 +595,13 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 {
 	BlockNumber nblocks = lead_blocks();
 	TrainTask	task;
-	ParallelContext *pcxt = NULL;
-	shm_mq_handle *mqh = NULL;
-	int			nestlevel;
+	TrainParallel *par = MemoryContextAllocZero(tr->cxt, sizeof(TrainParallel));
 
 	task.since = since;
 	task.until = until;
 	task.first = nblocks / 2;
 	task.opt = tr->opt;
+	tr->parallel = par;
 
 	/*
 	 * The order the leads come in decides the order of the columns, the
@@ -429,9 +612,10 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 	 * from one call to the next: each half is read from its first block,
 	 * in one process (as pg_dump does for a stable order of rows).  The
 	 * sample is drawn by lead_id besides (lead_draw), for a table stored
-	 * in another order.  The worker takes these settings with it.
+	 * in another order.  The worker takes these settings with it; they
+	 * hold until end_parallel().
 	 */
-	nestlevel = NewGUCNestLevel();
+	par->nestlevel = NewGUCNestLevel();
 	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET,
@@ -442,8 +626,7 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 		task.first >= (BlockNumber) min_parallel_table_scan_size)
 	{
 		EnterParallelMode();
-		pcxt = start_worker(&task, &mqh);
-		if (pcxt == NULL)
+		if (!start_worker(&task, par))
 			ExitParallelMode();
 	}
 
@@ -451,19 +634,11 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 	if (task.first > 0)
 		read_training_part(tr, since, until, 0, task.first - 1);
 
-	tr->workers = pcxt != NULL ? 1 : 0;
-	if (pcxt != NULL)
+	tr->workers = par->pcxt != NULL ? 1 : 0;
+	if (par->pcxt != NULL)
 	{
-		bool		complete = receive_part(mqh, tr);
-
-		/* raises the worker's error, if it had one */
-		WaitForParallelWorkersToFinish(pcxt);
-		if (!complete)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("the parallel worker of train() stopped before it sent all its leads")));
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
+		if (!receive_part(par->from_worker, tr))
+			worker_gone(par);
 	}
 	else
 	{
@@ -476,5 +651,110 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 		merge_part(tr, other);
 		MemoryContextDelete(other->cxt);
 	}
-	AtEOXact_GUC(true, nestlevel);
+}
+
+/* Helper: sends the worker the point to sum its patterns at */
+static void
+helper_start(void *arg, PatternSum what, int fold, const double *beta)
+{
+	TrainParallel *par = (TrainParallel *) arg;
+	Size		len = sizeof(Order) + sizeof(double) * par->ncols;
+	char	   *msg = palloc0(len);
+	Order	   *o = (Order *) msg;
+
+	o->kind = ORDER_SUM;
+	o->what = what;
+	o->fold = fold;
+	o->ncols = par->ncols;
+	memcpy(msg + sizeof(Order), beta, sizeof(double) * par->ncols);
+	if (!try_send(par->to_worker, msg, len))
+		worker_gone(par);
+	pfree(msg);
+}
+
+/* Helper: takes the worker's sum */
+static void
+helper_finish(void *arg, PatternSum what, double *out)
+{
+	TrainParallel *par = (TrainParallel *) arg;
+	Size		expect = sizeof(double) * (what == SUM_OBJECTIVE ? 1 + (Size) par->ncols :
+										   (Size) par->ncols * par->ncols);
+	Size		len;
+	char	   *data = receive_message(par->from_worker, &len);
+
+	if (data == NULL)
+		worker_gone(par);
+	if (len != expect)
+		malformed("sums");
+	memcpy(out, data, len);
+}
+
+/*
+ * Hands the worker, if there is one, a copy of the patterns from
+ * tr->pt.split on, and makes it the patterns' helper for the fits.
+ */
+void
+share_patterns(Trainer *tr)
+{
+	TrainParallel *par = tr->parallel;
+	Patterns   *pt = &tr->pt;
+	int64		m = pt->npatterns - pt->split,
+				base = pt->start[pt->split],
+				i;
+	int64	   *start;
+	Order		o;
+
+	if (par == NULL || par->pcxt == NULL)
+		return;
+	memset(&o, 0, sizeof(o));
+	o.kind = ORDER_PATTERNS;
+	o.ncols = pt->ncols;
+	o.npatterns = m;
+	o.ncells = pt->start[pt->npatterns] - base;
+	start = palloc_extended(sizeof(int64) * (m + 1), MCXT_ALLOC_HUGE);
+	for (i = 0; i <= m; i++)
+		start[i] = pt->start[pt->split + i] - base;
+	if (!try_send(par->to_worker, &o, sizeof(o)) ||
+		!send_pieces(par->to_worker, start, sizeof(int64) * (m + 1)) ||
+		!send_pieces(par->to_worker, pt->n + pt->split, sizeof(double) * m) ||
+		!send_pieces(par->to_worker, pt->y + pt->split, sizeof(double) * m) ||
+		!send_pieces(par->to_worker, pt->fold + pt->split, m) ||
+		!send_pieces(par->to_worker, pt->cells + base, sizeof(PatternCell) * o.ncells))
+		worker_gone(par);
+	pfree(start);
+
+	par->ncols = pt->ncols;
+	par->helper.start = helper_start;
+	par->helper.finish = helper_finish;
+	par->helper.arg = par;
+	pt->helper = &par->helper;
+}
+
+/*
+ * Closes the parallel section read_training_data() opened: the worker is
+ * told it is done and waited for, and the reading's settings are undone.
+ * After this the call may write.
+ */
+void
+end_parallel(Trainer *tr)
+{
+	TrainParallel *par = tr->parallel;
+
+	if (par == NULL)
+		return;
+	tr->pt.helper = NULL;
+	if (par->pcxt != NULL)
+	{
+		Order		o;
+
+		memset(&o, 0, sizeof(o));
+		o.kind = ORDER_DONE;
+		if (!try_send(par->to_worker, &o, sizeof(o)))
+			worker_gone(par);
+		WaitForParallelWorkersToFinish(par->pcxt);
+		DestroyParallelContext(par->pcxt);
+		ExitParallelMode();
+	}
+	AtEOXact_GUC(true, par->nestlevel);
+	tr->parallel = NULL;
 }

@@ -13,7 +13,7 @@
 --	of one block, whose first half is empty.
 --
 BEGIN;
-SELECT plan(14);
+SELECT plan(16);
 
 SET LOCAL timezone = 'UTC';
 
@@ -75,6 +75,11 @@ INSERT INTO m SELECT 'alone', scoring.train('2023-01-01', '2024-01-01', '{"min_c
 SET LOCAL max_parallel_maintenance_workers = 2;
 SET LOCAL min_parallel_table_scan_size = 0;
 INSERT INTO m SELECT 'worker', scoring.train('2023-01-01', '2024-01-01', '{"min_count": 3}');
+-- fewer columns: Newton's method, whose Hessians the worker sums too
+SET LOCAL max_parallel_maintenance_workers = 0;
+INSERT INTO m SELECT 'newton alone', scoring.train('2023-01-01', '2024-01-01', '{"holdout": 0}');
+SET LOCAL max_parallel_maintenance_workers = 2;
+INSERT INTO m SELECT 'newton worker', scoring.train('2023-01-01', '2024-01-01', '{"holdout": 0}');
 -- allowed one, but no worker slot to be had: read here, apart
 SET LOCAL max_parallel_workers = 0;
 INSERT INTO m SELECT 'no slot', scoring.train('2023-01-01', '2024-01-01', '{"min_count": 3}');
@@ -86,18 +91,25 @@ SELECT run, n_rows, n_won, n_patterns, intercept, weights, numeric_features, ltv
 	   (metrics->'fit'->>'workers')::int AS workers
   FROM scoring.model JOIN m ON model_id = id;
 
-SELECT is((SELECT array_agg(workers ORDER BY run) FROM runs), '{0,0,1}',
+SELECT is((SELECT array_agg(workers ORDER BY run) FROM runs), '{0,0,1,0,1}',
 		  'a worker read half of the leads when one was allowed and could be had');
 SELECT is((SELECT n_rows FROM runs WHERE run = 'worker'),
 		  (SELECT count(*) FROM scoring.lead
 			WHERE status IN ('won', 'lost')
 			  AND created_at >= '2023-01-01' AND created_at < '2024-01-01'),
 		  'every closed lead of the window is read once, whichever half it is in');
-SELECT is((SELECT count(DISTINCT (n_rows, n_won, n_patterns, intercept)) FROM runs), 1::bigint,
+SELECT is((SELECT count(DISTINCT (n_rows, n_won, n_patterns, intercept)) FROM runs
+			WHERE run NOT LIKE 'newton%'), 1::bigint,
 		  'same counts, patterns and intercept with and without the worker');
 SELECT is((SELECT weights FROM runs WHERE run = 'worker'),
 		  (SELECT weights FROM runs WHERE run = 'alone'),
 		  'same coefficients with and without the worker');
+SELECT ok((SELECT (metrics->'fit'->>'hessians')::int >= 1 AND jsonb_typeof(weights) = 'object'
+			  FROM scoring.model JOIN m ON model_id = id WHERE run = 'newton worker'),
+		  'the smaller model was fitted by Newton''s method, with Hessians');
+SELECT is((SELECT (n_rows, weights, numeric_features, metrics)::text FROM runs WHERE run = 'newton worker'),
+		  (SELECT (n_rows, weights, numeric_features, metrics)::text FROM runs WHERE run = 'newton alone'),
+		  'Newton: the same model whether the worker summed half of the patterns or not');
 SELECT is((SELECT (n_rows, weights, numeric_features, ltv, metrics)::text FROM runs WHERE run = 'no slot'),
 		  (SELECT (n_rows, weights, numeric_features, ltv, metrics)::text FROM runs WHERE run = 'alone'),
 		  'no worker slot: the same model, read here');
