@@ -7,13 +7,14 @@
  * client and the client's history, and turns it into tokens ("shop=web03",
  * the number "budget", ...) through the same features_emit_fixed() that
  * scores leads; the second half of the table is read apart, by a parallel
- * worker when one can be had, and merged (train_parallel.c).  Rare levels are then pooled
- * into "(other)", numbers standardised and cut into ranges, and identical
- * rows compressed into weighted patterns (train_columns.c), on which fit.c
- * runs the regression: first on the training fold, to measure it on the
- * holdout fold, then on all leads for the model that is stored.  The same
- * call learns the lifetime uplift per client segment and, on request or
- * when there are none yet, the priority bands (train_store.c).
+ * worker when one can be had, and merged (train_parallel.c).  Rare levels
+ * are then pooled into "(other)", numbers standardised and cut into
+ * ranges, and identical rows compressed into weighted patterns
+ * (train_columns.c), on which fit.c runs the regression, the worker
+ * summing half of the patterns: first on the training fold, to measure it
+ * on the holdout fold, then on all leads for the model that is stored.
+ * The same call learns the lifetime uplift per client segment and, on
+ * request or when there are none yet, the priority bands (train_store.c).
  *
  * This file holds the options, the pass over the leads (and the merge of
  * a half read apart) and the entry point.

@@ -34,7 +34,6 @@
 
 #include "access/parallel.h"
 #include "access/table.h"
-#include "catalog/namespace.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
