@@ -56,7 +56,7 @@
  * The queues: the worker's half and sums come through one, the patterns
  * and the points to sum at go the other way; and their messages' sizes
  */
-#define TRAIN_QUEUE_SIZE	((Size) 4 * 1024 * 1024)
+#define TRAIN_QUEUE_SIZE	((Size) 1024 * 1024)
 #define TOKENS_PER_MESSAGE	256
 #define ROWS_PER_MESSAGE	16384
 #define RAW_PER_MESSAGE		65536
@@ -351,7 +351,7 @@ merge_part(Trainer *tr, Trainer *other)
  */
 
 /* Bytes sent in one message when an array goes in pieces */
-#define PIECE_SIZE	((Size) 1024 * 1024)
+#define PIECE_SIZE	((Size) 256 * 1024)
 
 /*
  * Fills n bytes at dst from as many messages as they came in; false when
