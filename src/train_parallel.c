@@ -112,7 +112,7 @@ struct TrainParallel
 PGDLLEXPORT void scoring_train_worker(dsm_segment *seg, shm_toc *toc);
 
 /* ----------------------------------------------------------------
- * Sending and receiving a half
+ * Messages between the backend and the worker
  * ----------------------------------------------------------------
  */
 
@@ -208,11 +208,11 @@ receive_message(shm_mq_handle *mqh, Size *len)
 	return data;
 }
 
-/* Complains about a message that is not what the worker should send */
+/* Complains about a message that is not what the other side should send */
 static void
 malformed(const char *what)
 {
-	elog(ERROR, "malformed %s from the parallel worker of train()", what);
+	elog(ERROR, "malformed %s between train() and its parallel worker", what);
 }
 
 /*
@@ -234,6 +234,45 @@ take_strings(const char *p, const char *end, char **names, int32 n)
 		p = z + 1;
 	}
 	return p;
+}
+
+/* Bytes sent in one message when an array goes in pieces */
+#define PIECE_SIZE	((Size) 256 * 1024)
+
+/*
+ * Fills n bytes at dst from as many messages as they came in; false when
+ * the other side has gone
+ */
+static bool
+receive_into(shm_mq_handle *mqh, void *dst, Size n)
+{
+	Size		got = 0;
+
+	while (got < n)
+	{
+		Size		len;
+		char	   *data = receive_message(mqh, &len);
+
+		if (data == NULL)
+			return false;
+		if (len > n - got)
+			malformed("patterns");
+		memcpy((char *) dst + got, data, len);
+		got += len;
+	}
+	return true;
+}
+
+/* Sends n bytes from src in pieces; false when the other side has gone */
+static bool
+send_pieces(shm_mq_handle *mqh, const void *src, Size n)
+{
+	Size		off;
+
+	for (off = 0; off < n; off += PIECE_SIZE)
+		if (!try_send(mqh, (const char *) src + off, Min(PIECE_SIZE, n - off)))
+			return false;
+	return true;
 }
 
 /*
@@ -350,45 +389,6 @@ merge_part(Trainer *tr, Trainer *other)
  * ----------------------------------------------------------------
  */
 
-/* Bytes sent in one message when an array goes in pieces */
-#define PIECE_SIZE	((Size) 256 * 1024)
-
-/*
- * Fills n bytes at dst from as many messages as they came in; false when
- * the other side has gone
- */
-static bool
-receive_into(shm_mq_handle *mqh, void *dst, Size n)
-{
-	Size		got = 0;
-
-	while (got < n)
-	{
-		Size		len;
-		char	   *data = receive_message(mqh, &len);
-
-		if (data == NULL)
-			return false;
-		if (len > n - got)
-			malformed("patterns");
-		memcpy((char *) dst + got, data, len);
-		got += len;
-	}
-	return true;
-}
-
-/* Sends n bytes from src in pieces; false when the other side has gone */
-static bool
-send_pieces(shm_mq_handle *mqh, const void *src, Size n)
-{
-	Size		off;
-
-	for (off = 0; off < n; off += PIECE_SIZE)
-		if (!try_send(mqh, (const char *) src + off, Min(PIECE_SIZE, n - off)))
-			return false;
-	return true;
-}
-
 /* Receives the patterns of an ORDER_PATTERNS into pt; false when gone */
 static bool
 receive_patterns(shm_mq_handle *orders, const Order *o, Patterns *pt)
@@ -430,8 +430,10 @@ serve_sums(shm_mq_handle *orders, shm_mq_handle *results)
 				   *out;
 		Size		size;
 
-		if (data == NULL || len < sizeof(Order))
-			return;
+		if (data == NULL)
+			return;				/* the backend has gone */
+		if (len < sizeof(Order))
+			malformed("order");
 		memcpy(&o, data, sizeof(Order));
 		switch (o.kind)
 		{
@@ -498,7 +500,7 @@ scoring_train_worker(dsm_segment *seg, shm_toc *toc)
 }
 
 /* ----------------------------------------------------------------
- * The pass
+ * The backend's side: the reading, the helper of the fits, the end
  * ----------------------------------------------------------------
  */
 
