@@ -188,12 +188,11 @@ sum_hessian(const Patterns *pt, int64 from, int64 to, int fold,
 	}
 }
 
-/* How many doubles a sum of the patterns is */
+/* How many doubles a sum over patterns of ncols columns is */
 Size
-pattern_sum_size(const Patterns *pt, PatternSum what)
+pattern_sum_size(int ncols, PatternSum what)
 {
-	return what == SUM_OBJECTIVE ? 1 + (Size) pt->ncols :
-		(Size) pt->ncols * pt->ncols;
+	return what == SUM_OBJECTIVE ? 1 + (Size) ncols : (Size) ncols * ncols;
 }
 
 /* A sum over patterns from..to-1 of fold into out: what a helper computes */
@@ -215,7 +214,7 @@ static void
 sum_patterns(const Patterns *pt, PatternSum what, int fold,
 			 const double *beta, double *out)
 {
-	Size		size = pattern_sum_size(pt, what);
+	Size		size = pattern_sum_size(pt->ncols, what);
 	double	   *rest = palloc_extended(sizeof(double) * size, MCXT_ALLOC_HUGE);
 	Size		i;
 

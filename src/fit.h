@@ -83,7 +83,7 @@ extern FitResult fit_logistic(const Patterns *pt, int fold, double l2,
 extern void fit_warm_start(const Patterns *pt, int fold, double l2,
 						   int max_iter, double *beta);
 extern double pattern_logit(const Patterns *pt, int64 p, const double *beta);
-extern Size pattern_sum_size(const Patterns *pt, PatternSum what);
+extern Size pattern_sum_size(int ncols, PatternSum what);
 extern void pattern_sum(const Patterns *pt, PatternSum what, int64 from,
 						int64 to, int fold, const double *beta, double *out);
 extern void fold_metrics(const Patterns *pt, int fold, const double *beta,

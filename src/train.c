@@ -869,8 +869,9 @@ read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
  * trainer.  Runs in a short-lived context; what lasts goes to tr->cxt.
  */
 static void
-read_training_row(Trainer *tr, Datum *v, bool *null)
+read_training_row(void *arg, Datum *v, bool *null)
 {
+	Trainer    *tr = (Trainer *) arg;
 	LeadInput	lead;
 	int64		i = tr->nrows;
 	LeadRow    *r;
@@ -938,13 +939,6 @@ read_training_row(Trainer *tr, Datum *v, bool *null)
 	"   AND l.created_at >= $1 AND l.created_at < $2" \
 	"   AND l.ctid >= $3 AND l.ctid <= $4"
 
-/* A row of the training query */
-static void
-training_row(void *arg, Datum *v, bool *null)
-{
-	read_training_row((Trainer *) arg, v, null);
-}
-
 /* Takes what a lead's potential profit needs from the configuration */
 void
 trainer_set_config(Trainer *tr, ScoringConfig *config)
@@ -981,7 +975,7 @@ read_training_part(Trainer *tr, TimestampTz since, TimestampTz until,
 	args[1] = TimestampTzGetDatum(until);
 	args[2] = PointerGetDatum(&lo);
 	args[3] = PointerGetDatum(&hi);
-	for_each_row(TRAINING_QUERY, 4, argtypes, args, training_row, tr);
+	for_each_row(TRAINING_QUERY, 4, argtypes, args, read_training_row, tr);
 }
 
 /* ----------------------------------------------------------------

@@ -447,7 +447,7 @@ serve_sums(shm_mq_handle *orders, shm_mq_handle *results)
 					malformed("order");
 				beta = palloc(sizeof(double) * o.ncols);
 				memcpy(beta, data + sizeof(Order), sizeof(double) * o.ncols);
-				size = pattern_sum_size(&pt, o.what);
+				size = pattern_sum_size(pt.ncols, o.what);
 				out = palloc_extended(sizeof(double) * size, MCXT_ALLOC_HUGE);
 				pattern_sum(&pt, o.what, 0, pt.npatterns, o.fold, beta, out);
 				send_message(results, out, sizeof(double) * size);
@@ -678,8 +678,7 @@ static void
 helper_finish(void *arg, PatternSum what, double *out)
 {
 	TrainParallel *par = (TrainParallel *) arg;
-	Size		expect = sizeof(double) * (what == SUM_OBJECTIVE ? 1 + (Size) par->ncols :
-										   (Size) par->ncols * par->ncols);
+	Size		expect = sizeof(double) * pattern_sum_size(par->ncols, what);
 	Size		len;
 	char	   *data = receive_message(par->from_worker, &len);
 
