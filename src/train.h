@@ -114,7 +114,11 @@ typedef struct RawEntry
 	float4		value;
 } RawEntry;
 
-/* What training keeps of each lead besides its tokens */
+/*
+ * What training keeps of each lead besides its tokens.  The entries of the
+ * last Trainer.remote_rows leads stay with the parallel worker that read
+ * them; the first of those leads starts where the entries here end.
+ */
 typedef struct LeadRow
 {
 	int64		raw_start;
@@ -126,7 +130,10 @@ typedef struct LeadRow
 } LeadRow;
 
 
-/* Where the raw entries of lead i end (those of lead i + 1 begin) */
+/*
+ * Where the raw entries of lead i end (those of lead i + 1 begin), for a
+ * lead whose entries are here
+ */
 #define LEAD_RAW_END(tr, i) \
 	((i) + 1 < (tr)->nrows ? (tr)->rows[(i) + 1].raw_start : (tr)->nraw)
 
@@ -207,7 +214,11 @@ typedef struct Trainer
 	double		default_margin; /* NaN when not set */
 	double		max_budget;		/* NaN when not set */
 
-	/* raw leads: the entries of lead i start at rows[i].raw_start */
+	/*
+	 * raw leads: the entries of lead i start at rows[i].raw_start; those of
+	 * the last remote_rows leads are in the parallel worker that read them
+	 * (train_parallel.c), which samples, counts and encodes them when asked
+	 */
 	RawEntry   *raw;
 	int64		nraw;
 	int64		raw_cap;
@@ -215,6 +226,7 @@ typedef struct Trainer
 	int64		nrows;
 	int64		rows_cap;
 	int64		nwon;
+	int64		remote_rows;
 
 	/* segments for the lifetime uplift */
 	tokens_hash *segment_index;
@@ -257,12 +269,30 @@ extern int32 segment_id(Trainer *tr, const LeadInput *lead);
 typedef struct TrainParallel TrainParallel;
 extern void read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 							   ScoringConfig *config);
+extern void remote_sample_begin(Trainer *tr, const int64 *stride,
+								const int64 *cap);
+extern void remote_sample_end(Trainer *tr, const int64 *cap, float4 **sample,
+							  int *nsample);
+extern void remote_count_bins_begin(Trainer *tr);
+extern void remote_count_bins_end(Trainer *tr);
+extern void remote_encode_begin(Trainer *tr);
+extern int64 remote_encode_room(Trainer *tr);
+extern void remote_encode_end(Trainer *tr, PatternCell *cells, int64 room,
+							  int32 *lens);
 extern void share_patterns(Trainer *tr);
 extern void end_parallel(Trainer *tr);
 
 /* train_columns.c */
+extern void sample_leads(Trainer *tr, const int64 *stride, const int64 *cap,
+						 float4 **sample, int *nsample);
+extern void count_bins(Trainer *tr);
 extern void choose_bins(Trainer *tr);
 extern void assign_columns(Trainer *tr);
+extern int64 entries_with_range(Trainer *tr);
+extern int64 encode_lead(Trainer *tr, int64 i, const RawEntry *raw,
+						 PatternCell *row);
+extern PatternCell *encode_leads(Trainer *tr, int64 shift, int64 room,
+								 int32 *lens, int64 *ncells);
 extern void build_patterns(Trainer *tr);
 
 /* train_store.c */

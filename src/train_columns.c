@@ -55,10 +55,36 @@ add_column(Trainer *tr, const char *name, Token *numeric)
 #define BIN_SAMPLE		16384
 
 /*
+ * Adds to sample[i] the stored values of token i that the leads held here
+ * draw for it, in the order of the leads, until it holds cap[i]: those
+ * whose draw (a hash of lead_id) is a multiple of stride[i] (0: none).
+ */
+void
+sample_leads(Trainer *tr, const int64 *stride, const int64 *cap,
+			 float4 **sample, int *nsample)
+{
+	int64		r,
+				k;
+
+	for (r = 0; r < tr->nrows - tr->remote_rows; r++)
+	{
+		for (k = tr->rows[r].raw_start; k < LEAD_RAW_END(tr, r); k++)
+		{
+			int32		i = tr->raw[k].token;
+
+			if (stride[i] != 0 && tr->rows[r].draw % stride[i] == 0 &&
+				nsample[i] < cap[i])
+				sample[i][nsample[i]++] = tr->raw[k].value;
+		}
+	}
+}
+
+/*
  * The stored values of every number seen min_count times, from a sample
- * of about BIN_SAMPLE of the leads that have it: those whose draw (a hash
- * of lead_id) is a multiple of the number's stride, so that the sample,
- * and the cuts, do not depend on the order the leads were read in.
+ * of about BIN_SAMPLE of the leads that have it, chosen by lead_id
+ * (sample_leads), so that the sample, and the cuts, do not depend on the
+ * order the leads were read in.  The leads a worker holds add theirs after
+ * those here, as if all were here.
  */
 static float4 **
 sample_numbers(Trainer *tr, int *nsample)
@@ -66,8 +92,6 @@ sample_numbers(Trainer *tr, int *nsample)
 	float4	  **sample = palloc0(sizeof(float4 *) * tr->ntokens);
 	int64	   *stride = palloc0(sizeof(int64) * tr->ntokens);
 	int64	   *cap = palloc0(sizeof(int64) * tr->ntokens);
-	int64		r,
-				k;
 	int32		i;
 
 	for (i = 0; i < tr->ntokens; i++)
@@ -81,19 +105,29 @@ sample_numbers(Trainer *tr, int *nsample)
 		cap[i] = 2 * (t->count / stride[i]) + 64;
 		sample[i] = palloc(sizeof(float4) * cap[i]);
 	}
-	for (r = 0; r < tr->nrows; r++)
-	{
-		for (k = tr->rows[r].raw_start; k < LEAD_RAW_END(tr, r); k++)
-		{
-			i = tr->raw[k].token;
-			if (sample[i] != NULL && tr->rows[r].draw % stride[i] == 0 &&
-				nsample[i] < cap[i])
-				sample[i][nsample[i]++] = tr->raw[k].value;
-		}
-	}
+	if (tr->remote_rows > 0)
+		remote_sample_begin(tr, stride, cap);
+	sample_leads(tr, stride, cap, sample, nsample);
+	if (tr->remote_rows > 0)
+		remote_sample_end(tr, cap, sample, nsample);
 	pfree(stride);
 	pfree(cap);
 	return sample;
+}
+
+/* Counts the stored values here in each range of their number */
+void
+count_bins(Trainer *tr)
+{
+	int64		k;
+
+	for (k = 0; k < tr->nraw; k++)
+	{
+		Token	   *t = &tr->tokens[tr->raw[k].token];
+
+		if (t->ncuts > 0)
+			t->bin_count[bin_of_stored(t->bounds, t->ncuts, tr->raw[k].value)]++;
+	}
 }
 
 /*
@@ -105,7 +139,6 @@ choose_bins(Trainer *tr)
 {
 	int		   *nsample = palloc0(sizeof(int) * tr->ntokens);
 	float4	  **sample;
-	int64		k;
 	int32		i;
 
 	if (tr->opt.bins < 2)
@@ -131,13 +164,11 @@ choose_bins(Trainer *tr)
 		}
 		pfree(sample[i]);
 	}
-	for (k = 0; k < tr->nraw; k++)
-	{
-		Token	   *t = &tr->tokens[tr->raw[k].token];
-
-		if (t->ncuts > 0)
-			t->bin_count[bin_of_stored(t->bounds, t->ncuts, tr->raw[k].value)]++;
-	}
+	if (tr->remote_rows > 0)
+		remote_count_bins_begin(tr);
+	count_bins(tr);
+	if (tr->remote_rows > 0)
+		remote_count_bins_end(tr);
 }
 
 /*
@@ -347,7 +378,7 @@ pattern_equal(Trainer *tr, int64 a, int64 b)
  * How many raw entries give two cells: a kept number and its range.  The
  * others give one, or none when their token has no column.
  */
-static int64
+int64
 entries_with_range(Trainer *tr)
 {
 	int64		k,
@@ -368,7 +399,7 @@ entries_with_range(Trainer *tr)
  * its sorted (column, value) pairs, numbers standardised.  Returns how
  * many.
  */
-static int64
+int64
 encode_lead(Trainer *tr, int64 i, const RawEntry *raw, PatternCell *row)
 {
 	int64		n = LEAD_RAW_END(tr, i) - tr->rows[i].raw_start;
@@ -431,31 +462,26 @@ split_patterns(const Patterns *pt)
 }
 
 /*
- * Encodes every lead as its cells and keeps each distinct pattern once per
- * fold with its count of leads and wins.  The candidate is written past
- * the end of the patterns and either becomes a new pattern or is dropped
- * for an equal one.  Leads with a continuous number (a budget) are nearly
- * all distinct: when the first PATTERNS_PROBE leads gave almost as many
- * patterns, the rest are kept one pattern per lead without hashing them.
- *
- * The cells take the place of the raw entries, which are not needed after
- * this: a raw entry is the size of a cell and gives at most two, so the
- * entries are first moved up by the number that give two, and the cells
- * of the leads up to i, written from the start, never reach the entries
- * of lead i + 1.  This spares a second array as large as the first (a
- * third of a GB for a million leads) and the page faults of filling it.
+ * Encodes every lead held here as its cells, in the place of the raw
+ * entries, which are not needed after this: a raw entry is the size of a
+ * cell and gives at most two, so the entries are first moved up by the
+ * number that give two (shift: entries_with_range()), and the cells of
+ * the leads up to i, written from the start, never reach the entries of
+ * lead i + 1.  This spares a second array as large as the first (a third
+ * of a GB for a million leads) and the page faults of filling it.  room
+ * cells are left free after them.  Returns the cells, which take tr->raw's
+ * memory; lens[i] is how many lead i has, *ncells how many in all.
  */
-void
-build_patterns(Trainer *tr)
+PatternCell *
+encode_leads(Trainer *tr, int64 shift, int64 room, int32 *lens, int64 *ncells)
 {
-	Patterns   *pt = &tr->pt;
-	int64		nrows = Max(tr->nrows, 1),
-				shift = entries_with_range(tr),
-				size = Max(tr->nraw + shift, 1),
+	int64		local = tr->nrows - tr->remote_rows,
+				size = Max(tr->nraw + shift + room, 1),
+				at = 0,
 				i;
-	patterns_hash *index = patterns_create(tr->cxt, Min(nrows, PATTERNS_PROBE), tr);
 	/* a lead has each token at most once, a number with its range */
 	PatternCell *row = palloc(sizeof(PatternCell) * 2 * Max(tr->ntokens, 1));
+	PatternCell *cells;
 	RawEntry   *raw;
 
 	StaticAssertStmt(sizeof(RawEntry) == sizeof(PatternCell),
@@ -468,10 +494,62 @@ build_patterns(Trainer *tr)
 	}
 	raw = tr->raw + shift;
 	memmove(raw, tr->raw, sizeof(RawEntry) * tr->nraw);
+	cells = (PatternCell *) tr->raw;
+
+	for (i = 0; i < local; i++)
+	{
+		int64		len = encode_lead(tr, i, raw + tr->rows[i].raw_start, row);
+
+		/* the lead's entries are read: its cells may overwrite them */
+		Assert(at + len <= shift + LEAD_RAW_END(tr, i));
+		memcpy(&cells[at], row, sizeof(PatternCell) * len);
+		lens[i] = (int32) len;
+		at += len;
+	}
+	pfree(row);
+
+	/* the raw entries are gone; their memory is the cells' now */
+	tr->raw = NULL;
+	tr->nraw = tr->raw_cap = 0;
+	*ncells = at;
+	return cells;
+}
+
+/*
+ * Encodes every lead as its cells (encode_leads(); a parallel worker
+ * encodes those it holds at the same time and sends them) and keeps each
+ * distinct pattern once per fold with its count of leads and wins.  Each
+ * lead's cells are moved down to the end of the patterns kept so far and
+ * either become a new pattern or are dropped for an equal one.  Leads with
+ * a continuous number (a budget) are nearly all distinct: when the first
+ * PATTERNS_PROBE leads gave almost as many patterns, the rest are kept one
+ * pattern per lead without hashing them.
+ */
+void
+build_patterns(Trainer *tr)
+{
+	Patterns   *pt = &tr->pt;
+	int64		nrows = Max(tr->nrows, 1),
+				local = tr->nrows - tr->remote_rows,
+				shift,
+				remote_room = 0,
+				ncells,
+				from = 0,
+				i;
+	int32	   *lens = MemoryContextAllocHuge(tr->cxt, sizeof(int32) * nrows);
+	patterns_hash *index = patterns_create(tr->cxt, Min(nrows, PATTERNS_PROBE), tr);
+
+	if (tr->remote_rows > 0)
+		remote_encode_begin(tr);
+	shift = entries_with_range(tr);
+	if (tr->remote_rows > 0)
+		remote_room = remote_encode_room(tr);
+	pt->cells = encode_leads(tr, shift, remote_room, lens, &ncells);
+	if (tr->remote_rows > 0)
+		remote_encode_end(tr, pt->cells + ncells, remote_room, lens + local);
 
 	pt->ncols = tr->ncols;
 	pt->npatterns = 0;
-	pt->cells = (PatternCell *) tr->raw;
 	pt->start = MemoryContextAllocHuge(tr->cxt, sizeof(int64) * (nrows + 1));
 	pt->n = MemoryContextAllocHuge(tr->cxt, sizeof(double) * nrows);
 	pt->y = MemoryContextAllocHuge(tr->cxt, sizeof(double) * nrows);
@@ -481,13 +559,15 @@ build_patterns(Trainer *tr)
 
 	for (i = 0; i < tr->nrows; i++)
 	{
-		int64		len = encode_lead(tr, i, raw + tr->rows[i].raw_start, row),
+		int64		len = lens[i],
 					p = pt->npatterns;
 		bool		found = false;
 
-		/* the lead's entries are read: its cells may overwrite them */
-		Assert(pt->start[p] + len <= shift + LEAD_RAW_END(tr, i));
-		memcpy(&pt->cells[pt->start[p]], row, sizeof(PatternCell) * len);
+		/* the candidate: the lead's cells after the patterns kept */
+		if (pt->start[p] != from)
+			memmove(&pt->cells[pt->start[p]], &pt->cells[from],
+					sizeof(PatternCell) * len);
+		from += len;
 		pt->n[p] = (double) len;	/* the candidate's length */
 		pt->fold[p] = tr->rows[i].fold;
 		if (index != NULL)
@@ -519,11 +599,7 @@ build_patterns(Trainer *tr)
 	}
 	if (index != NULL)
 		patterns_destroy(index);
-	pfree(row);
+	pfree(lens);
 	pt->split = split_patterns(pt);
 	pt->helper = NULL;
-
-	/* the raw entries are gone; their memory is the patterns' now */
-	tr->raw = NULL;
-	tr->nraw = tr->raw_cap = 0;
 }

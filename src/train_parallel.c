@@ -9,9 +9,16 @@
  * backend reads the first while a parallel worker (access/parallel.h, as
  * parallel index builds use) reads the second into a trainer of its own
  * and sends what it read through a shared memory queue: its tokens with
- * their counts and moments, its segments, its leads and their entries.
- * This backend takes them in after its own half (merge_tokens() and the
- * rest, in train.c).
+ * their counts and moments, its segments and its leads.  This backend
+ * takes them in after its own half (merge_tokens() and the rest, in
+ * train.c).
+ *
+ * The entries of the worker's leads (which token, what value) stay with
+ * it, for what is done lead by lead: when the columns are chosen
+ * (train_columns.c) it draws its part of the sample the ranges of numbers
+ * are cut from, counts its values in the ranges, and encodes its leads as
+ * cells, each time while this backend does the same for its own, and
+ * sends the result.
  *
  * The worker then stays for the fits: it takes a copy of the second part
  * of the patterns (fit.h: Patterns.split) and, each time the fit needs
@@ -23,7 +30,9 @@
  * (max_parallel_maintenance_workers = 0, a small table, no free worker
  * slot) this backend reads the second half into a second trainer itself.
  * Both halves are read in block order, with synchronized and parallel
- * scans off, so the same table gives the same model every time.
+ * scans off, so the same table gives the same model every time; what the
+ * worker does with its leads is what would be done with them here, in
+ * the same order.
  *
  * IDENTIFICATION
  *		src/train_parallel.c
@@ -45,6 +54,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "bins.h"
 #include "train.h"
 
 /* Keys of the worker's shared memory */
@@ -59,7 +69,6 @@
 #define TRAIN_QUEUE_SIZE	((Size) 1024 * 1024)
 #define TOKENS_PER_MESSAGE	256
 #define ROWS_PER_MESSAGE	16384
-#define RAW_PER_MESSAGE		65536
 
 /* What the worker is asked to read */
 typedef struct TrainTask
@@ -76,12 +85,20 @@ typedef struct PartHeader
 	int32		ntokens;
 	int32		nsegments;
 	int64		nrows;
-	int64		nraw;
 } PartHeader;
 
-/* What the backend asks of the worker after the leads */
+/*
+ * What the backend asks of the worker after the leads; the arrays that
+ * follow an order are indexed by the worker's tokens
+ */
 typedef enum OrderKind
 {
+	ORDER_SAMPLE,				/* draw from your leads with these strides
+								 * (int64), at most so many (int64) */
+	ORDER_BINS,					/* count your values in these ranges: ncuts
+								 * (int32), then the bounds (float4) */
+	ORDER_ENCODE,				/* encode your leads: TokenCodes, then the
+								 * bounds (float4) and bin columns (int32) */
 	ORDER_PATTERNS,				/* take these patterns */
 	ORDER_SUM,					/* sum them at this point */
 	ORDER_DONE					/* nothing more */
@@ -94,9 +111,20 @@ typedef struct Order
 								 * follows (ncols doubles) */
 	int			fold;
 	int			ncols;
+	int32		ntokens;		/* the worker's, for the arrays that follow */
 	int64		npatterns;		/* ORDER_PATTERNS: what follows */
 	int64		ncells;
 } Order;
+
+/* How the worker is to encode the values of one of its tokens */
+typedef struct TokenCode
+{
+	Moments		logged;
+	Moments		raw;
+	int32		column;
+	int32		ncuts;
+	bool		log;
+} TokenCode;
 
 /* The parallel section of a train() call, from its reading to its fits */
 struct TrainParallel
@@ -104,6 +132,8 @@ struct TrainParallel
 	ParallelContext *pcxt;		/* NULL: no worker */
 	shm_mq_handle *from_worker;
 	shm_mq_handle *to_worker;
+	int32	   *tokmap;			/* the worker's tokens -> this trainer's */
+	int32		ntokens;		/* the worker's */
 	PatternHelper helper;
 	int			ncols;
 	int			nestlevel;		/* of the settings made for the reading */
@@ -127,14 +157,21 @@ try_send(shm_mq_handle *mqh, const void *data, Size len)
 #endif
 }
 
+/* The worker's complaint when the backend is no longer there */
+static pg_attribute_noreturn() void
+backend_gone(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("the backend running train() has gone")));
+}
+
 /* Sends one message from the worker to the backend */
 static void
 send_message(shm_mq_handle *mqh, const void *data, Size len)
 {
 	if (!try_send(mqh, data, len))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("the backend running train() has gone")));
+		backend_gone();
 }
 
 /*
@@ -150,9 +187,9 @@ append_strings(StringInfo buf, char *const *items, int32 n)
 }
 
 /*
- * Sends what a trainer read: the header; the tokens, a piece at a time,
- * each piece its Token structs followed by their names and fields; the
- * segments' names; the leads and their entries, in pieces.
+ * Sends what a trainer read but its leads' entries: the header; the
+ * tokens, a piece at a time, each piece its Token structs followed by
+ * their names and fields; the segments' names; the leads, in pieces.
  */
 static void
 send_part(shm_mq_handle *mqh, Trainer *tr)
@@ -164,7 +201,6 @@ send_part(shm_mq_handle *mqh, Trainer *tr)
 	h.ntokens = tr->ntokens;
 	h.nsegments = tr->nsegments;
 	h.nrows = tr->nrows;
-	h.nraw = tr->nraw;
 	send_message(mqh, &h, sizeof(h));
 
 	initStringInfo(&buf);
@@ -192,9 +228,6 @@ send_part(shm_mq_handle *mqh, Trainer *tr)
 	for (i = 0; i < tr->nrows; i += ROWS_PER_MESSAGE)
 		send_message(mqh, tr->rows + i,
 					 sizeof(LeadRow) * Min(ROWS_PER_MESSAGE, tr->nrows - i));
-	for (i = 0; i < tr->nraw; i += RAW_PER_MESSAGE)
-		send_message(mqh, tr->raw + i,
-					 sizeof(RawEntry) * Min(RAW_PER_MESSAGE, tr->nraw - i));
 }
 
 /* The next message from the worker, NULL when the worker has gone */
@@ -310,20 +343,20 @@ receive_tokens(shm_mq_handle *mqh, Trainer *tr, int32 n, int32 *map)
 }
 
 /*
- * Takes in the half the worker read, after this backend's own.  Returns
- * false when the worker went away before it was all sent (its error, if
- * it had one, is raised by WaitForParallelWorkersToFinish()).
+ * Takes in the half the worker read, after this backend's own; the
+ * entries of its leads stay with it (tr->remote_rows).  Returns false when
+ * the worker went away before it was all sent (its error, if it had one,
+ * is raised by WaitForParallelWorkersToFinish()).
  */
 static bool
-receive_part(shm_mq_handle *mqh, Trainer *tr)
+receive_part(TrainParallel *par, Trainer *tr)
 {
+	shm_mq_handle *mqh = par->from_worker;
 	PartHeader	h;
 	char	   *data;
 	Size		len;
 	char	  **segments;
-	int32	   *tokmap,
-			   *segmap;
-	int64		raw_base = tr->nraw;
+	int32	   *segmap;
 	int64		got;
 
 	if ((data = receive_message(mqh, &len)) == NULL)
@@ -332,10 +365,12 @@ receive_part(shm_mq_handle *mqh, Trainer *tr)
 		malformed("header");
 	memcpy(&h, data, sizeof(h));
 
-	tokmap = palloc_extended(sizeof(int32) * Max(h.ntokens, 1), MCXT_ALLOC_HUGE);
+	par->ntokens = h.ntokens;
+	par->tokmap = MemoryContextAllocHuge(tr->cxt,
+										 sizeof(int32) * Max(h.ntokens, 1));
 	for (got = 0; got < h.ntokens; got += TOKENS_PER_MESSAGE)
 		if (!receive_tokens(mqh, tr, Min(TOKENS_PER_MESSAGE, h.ntokens - got),
-							tokmap + got))
+							par->tokmap + got))
 			return false;
 
 	if ((data = receive_message(mqh, &len)) == NULL)
@@ -353,17 +388,9 @@ receive_part(shm_mq_handle *mqh, Trainer *tr)
 			return false;
 		if (len == 0 || len % sizeof(LeadRow) != 0 || len / sizeof(LeadRow) > h.nrows - got)
 			malformed("leads");
-		append_rows(tr, (LeadRow *) data, len / sizeof(LeadRow), raw_base, segmap);
+		append_rows(tr, (LeadRow *) data, len / sizeof(LeadRow), tr->nraw, segmap);
 	}
-	for (got = 0; got < h.nraw; got += len / sizeof(RawEntry))
-	{
-		if ((data = receive_message(mqh, &len)) == NULL)
-			return false;
-		if (len == 0 || len % sizeof(RawEntry) != 0 || len / sizeof(RawEntry) > h.nraw - got)
-			malformed("entries");
-		append_raw(tr, (RawEntry *) data, len / sizeof(RawEntry), tokmap);
-	}
-	pfree(tokmap);
+	tr->remote_rows = h.nrows;
 	pfree(segmap);
 	return true;
 }
@@ -411,13 +438,179 @@ receive_patterns(shm_mq_handle *orders, const Order *o, Patterns *pt)
 		receive_into(orders, pt->cells, sizeof(PatternCell) * o->ncells);
 }
 
+/* Sends n bytes from the worker to the backend, in pieces (receive_into) */
+static void
+send_all(shm_mq_handle *mqh, const void *src, Size n)
+{
+	if (!send_pieces(mqh, src, n))
+		backend_gone();
+}
+
 /*
- * The worker's part in the fits: takes its patterns, then sums them at
- * each point it is sent, until it is told it is done or the backend goes.
+ * A copy of the array of n elements of size sz at *p in an order's
+ * message, which ends at end; *p moves past it
+ */
+static void *
+take_array(const char **p, const char *end, Size n, Size sz)
+{
+	void	   *a;
+
+	if (n > (Size) (end - *p) / sz)
+		malformed("order");
+	a = palloc_extended(Max(n * sz, 1), MCXT_ALLOC_HUGE);
+	memcpy(a, *p, n * sz);
+	*p += n * sz;
+	return a;
+}
+
+/* The number of cuts in an order's ncuts, checked */
+static int64
+total_cuts(const int32 *ncuts, int32 n)
+{
+	int64		total = 0;
+	int32		i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (ncuts[i] < 0 || ncuts[i] >= BINS_MAX)
+			malformed("order");
+		total += ncuts[i];
+	}
+	return total;
+}
+
+/*
+ * Worker, ORDER_SAMPLE: draws its part of the sample of every number
+ * (sample_leads) and sends how many values each has, then the values.
  */
 static void
-serve_sums(shm_mq_handle *orders, shm_mq_handle *results)
+serve_sample(Trainer *tr, const char *p, const char *end,
+			 shm_mq_handle *results)
 {
+	int32		n = tr->ntokens,
+				i;
+	int64	   *stride = take_array(&p, end, n, sizeof(int64));
+	int64	   *cap = take_array(&p, end, n, sizeof(int64));
+	float4	  **sample = palloc0(sizeof(float4 *) * Max(n, 1));
+	int		   *nsample = palloc0(sizeof(int) * Max(n, 1));
+	StringInfoData buf;
+
+	if (p != end)
+		malformed("order");
+	for (i = 0; i < n; i++)
+		if (stride[i] != 0)
+			sample[i] = palloc(sizeof(float4) * Max(cap[i], 1));
+	sample_leads(tr, stride, cap, sample, nsample);
+
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, (char *) nsample, sizeof(int) * n);
+	for (i = 0; i < n; i++)
+		if (sample[i] != NULL)
+			appendBinaryStringInfo(&buf, (char *) sample[i],
+								   sizeof(float4) * nsample[i]);
+	send_message(results, buf.data, buf.len);
+}
+
+/*
+ * Worker, ORDER_BINS: counts its values in the ranges of every number
+ * (count_bins) and sends the counts, number after number.
+ */
+static void
+serve_bins(Trainer *tr, const char *p, const char *end,
+		   shm_mq_handle *results)
+{
+	int32		n = tr->ntokens,
+				i;
+	int32	   *ncuts = take_array(&p, end, n, sizeof(int32));
+	float4	   *bounds = take_array(&p, end, total_cuts(ncuts, n),
+										sizeof(float4));
+	StringInfoData buf;
+
+	if (p != end)
+		malformed("order");
+	for (i = 0; i < n; i++)
+	{
+		Token	   *t = &tr->tokens[i];
+
+		t->ncuts = ncuts[i];
+		t->bounds = bounds;
+		t->bin_count = palloc0(sizeof(int64) * (t->ncuts + 1));
+		bounds += t->ncuts;
+	}
+	count_bins(tr);
+
+	initStringInfo(&buf);
+	for (i = 0; i < n; i++)
+		if (tr->tokens[i].ncuts > 0)
+			appendBinaryStringInfo(&buf, (char *) tr->tokens[i].bin_count,
+								   sizeof(int64) * (tr->tokens[i].ncuts + 1));
+	send_message(results, buf.data, buf.len);
+}
+
+/*
+ * Worker, ORDER_ENCODE: takes the backend's columns, scales and ranges
+ * for its tokens, sends how many cells its leads may have at most, then
+ * encodes them (encode_leads) and sends each lead's count of cells, the
+ * count of all and the cells.
+ */
+static void
+serve_encode(Trainer *tr, const char *p, const char *end,
+			 shm_mq_handle *results)
+{
+	int32		n = tr->ntokens,
+				i;
+	TokenCode  *codes = take_array(&p, end, n, sizeof(TokenCode));
+	int32	   *ncuts = palloc(sizeof(int32) * Max(n, 1));
+	int64		total,
+				shift,
+				room,
+				ncells;
+	float4	   *bounds;
+	int32	   *bin_columns,
+			   *lens;
+	PatternCell *cells;
+
+	for (i = 0; i < n; i++)
+		ncuts[i] = codes[i].ncuts;
+	total = total_cuts(ncuts, n);
+	bounds = take_array(&p, end, total, sizeof(float4));
+	bin_columns = take_array(&p, end, total + n, sizeof(int32));
+	if (p != end)
+		malformed("order");
+	for (i = 0; i < n; i++)
+	{
+		Token	   *t = &tr->tokens[i];
+
+		t->logged = codes[i].logged;
+		t->raw = codes[i].raw;
+		t->log = codes[i].log;
+		t->column = codes[i].column;
+		t->ncuts = codes[i].ncuts;
+		t->bounds = bounds;
+		t->bin_column = bin_columns;
+		bounds += t->ncuts;
+		bin_columns += t->ncuts + 1;
+	}
+
+	shift = entries_with_range(tr);
+	room = tr->nraw + shift;
+	send_message(results, &room, sizeof(room));
+	lens = palloc_extended(sizeof(int32) * Max(tr->nrows, 1), MCXT_ALLOC_HUGE);
+	cells = encode_leads(tr, shift, 0, lens, &ncells);
+	send_all(results, lens, sizeof(int32) * tr->nrows);
+	send_message(results, &ncells, sizeof(ncells));
+	send_all(results, cells, sizeof(PatternCell) * ncells);
+}
+
+/*
+ * The worker's part after its reading: its leads' sample, ranges and cells
+ * while tr holds them, then its patterns, which it sums at each point it
+ * is sent, until it is told it is done or the backend goes.
+ */
+static void
+serve(Trainer *tr, shm_mq_handle *orders, shm_mq_handle *results)
+{
+	MemoryContext cxt = CurrentMemoryContext;
 	Patterns	pt;
 
 	memset(&pt, 0, sizeof(pt));
@@ -435,8 +628,27 @@ serve_sums(shm_mq_handle *orders, shm_mq_handle *results)
 		if (len < sizeof(Order))
 			malformed("order");
 		memcpy(&o, data, sizeof(Order));
+		if ((o.kind == ORDER_SAMPLE || o.kind == ORDER_BINS ||
+			 o.kind == ORDER_ENCODE) &&
+			(tr == NULL || o.ntokens != tr->ntokens))
+			malformed("order");
+		/* what is made for the leads goes with them */
+		MemoryContextSwitchTo(tr != NULL ? tr->cxt : cxt);
 		switch (o.kind)
 		{
+			case ORDER_SAMPLE:
+				serve_sample(tr, data + sizeof(Order), data + len, results);
+				break;
+			case ORDER_BINS:
+				serve_bins(tr, data + sizeof(Order), data + len, results);
+				break;
+			case ORDER_ENCODE:
+				serve_encode(tr, data + sizeof(Order), data + len, results);
+				/* its leads are the backend's now */
+				MemoryContextSwitchTo(cxt);
+				MemoryContextDelete(tr->cxt);
+				tr = NULL;
+				break;
 			case ORDER_PATTERNS:
 				if (!receive_patterns(orders, &o, &pt))
 					return;
@@ -462,8 +674,9 @@ serve_sums(shm_mq_handle *orders, shm_mq_handle *results)
 
 /*
  * Entry point of the parallel worker: reads the second half of the table
- * as the backend would and sends it, then helps with the fits.  It runs
- * in the backend's transaction, with its snapshot and settings.
+ * as the backend would and sends it, but its leads' entries, which it
+ * keeps to sample, count and encode when asked; then helps with the fits.
+ * It runs in the backend's transaction, with its snapshot and settings.
  */
 void
 scoring_train_worker(dsm_segment *seg, shm_toc *toc)
@@ -492,9 +705,8 @@ scoring_train_worker(dsm_segment *seg, shm_toc *toc)
 	read_training_part(tr, task->since, task->until, task->first, MaxBlockNumber);
 	send_part(mqh, tr);
 	SPI_finish();
-	MemoryContextDelete(cxt);	/* its leads are the backend's now */
 
-	serve_sums(orders, mqh);
+	serve(tr, orders, mqh);
 	shm_mq_detach(orders);
 	shm_mq_detach(mqh);
 }
@@ -638,7 +850,7 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 	tr->workers = par->pcxt != NULL ? 1 : 0;
 	if (par->pcxt != NULL)
 	{
-		if (!receive_part(par->from_worker, tr))
+		if (!receive_part(par, tr))
 			worker_gone(par);
 	}
 	else
@@ -652,6 +864,259 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 		merge_part(tr, other);
 		MemoryContextDelete(other->cxt);
 	}
+}
+
+/*
+ * Sends the worker an order of kind with the arrays in buf after it
+ * (start_order), and frees buf
+ */
+static void
+send_order(TrainParallel *par, OrderKind kind, StringInfo buf)
+{
+	Order		o;
+
+	memset(&o, 0, sizeof(o));
+	o.kind = kind;
+	o.ntokens = par->ntokens;
+	memcpy(buf->data, &o, sizeof(o));
+	if (!try_send(par->to_worker, buf->data, buf->len))
+		worker_gone(par);
+	pfree(buf->data);
+}
+
+/* An order's buffer, with room for the Order at its start */
+static void
+start_order(StringInfo buf)
+{
+	Order		o;
+
+	initStringInfo(buf);
+	memset(&o, 0, sizeof(o));
+	appendBinaryStringInfo(buf, (char *) &o, sizeof(o));
+}
+
+/* Appends the bounds of the ranges of the worker's tokens, one after another */
+static void
+append_bounds(StringInfo buf, Trainer *tr)
+{
+	TrainParallel *par = tr->parallel;
+	int32		w;
+
+	for (w = 0; w < par->ntokens; w++)
+	{
+		Token	   *t = &tr->tokens[par->tokmap[w]];
+
+		appendBinaryStringInfo(buf, (char *) t->bounds,
+							   sizeof(float4) * t->ncuts);
+	}
+}
+
+/* The worker's answer, which must be expect bytes long ((Size) -1: any) */
+static char *
+answer(TrainParallel *par, Size *len, Size expect, const char *what)
+{
+	char	   *data = receive_message(par->from_worker, len);
+
+	if (data == NULL)
+		worker_gone(par);
+	if (expect != (Size) -1 && *len != expect)
+		malformed(what);
+	return data;
+}
+
+/*
+ * Asks the worker for its part of the sample of the numbers
+ * (train_columns.c: sample_numbers), with the strides and caps there.
+ */
+void
+remote_sample_begin(Trainer *tr, const int64 *stride, const int64 *cap)
+{
+	TrainParallel *par = tr->parallel;
+	int32		w;
+	StringInfoData buf;
+
+	start_order(&buf);
+	for (w = 0; w < par->ntokens; w++)
+		appendBinaryStringInfo(&buf, (char *) &stride[par->tokmap[w]],
+							   sizeof(int64));
+	for (w = 0; w < par->ntokens; w++)
+		appendBinaryStringInfo(&buf, (char *) &cap[par->tokmap[w]],
+							   sizeof(int64));
+	send_order(par, ORDER_SAMPLE, &buf);
+}
+
+/*
+ * Adds the worker's part of the sample after the values drawn here, as if
+ * its leads were here: sample i takes at most cap[i] values.
+ */
+void
+remote_sample_end(Trainer *tr, const int64 *cap, float4 **sample, int *nsample)
+{
+	TrainParallel *par = tr->parallel;
+	int32		n = par->ntokens,
+				w;
+	const char *p,
+			   *end;
+	Size		len;
+	int		   *counts = palloc(sizeof(int) * Max(n, 1));
+
+	p = answer(par, &len, -1, "sample");
+	end = p + len;
+	if (len < sizeof(int) * n)
+		malformed("sample");
+	memcpy(counts, p, sizeof(int) * n);
+	p += sizeof(int) * n;
+	for (w = 0; w < n; w++)
+	{
+		int32		i = par->tokmap[w];
+		int64		take;
+
+		if (counts[w] == 0)
+			continue;
+		if (sample[i] == NULL || counts[w] < 0 || counts[w] > cap[i] ||
+			(Size) counts[w] > (Size) (end - p) / sizeof(float4))
+			malformed("sample");
+		take = Min(counts[w], cap[i] - nsample[i]);
+		memcpy(&sample[i][nsample[i]], p, sizeof(float4) * take);
+		nsample[i] += take;
+		p += sizeof(float4) * counts[w];
+	}
+	if (p != end)
+		malformed("sample");
+	pfree(counts);
+}
+
+/* Asks the worker to count its values in the ranges of the numbers */
+void
+remote_count_bins_begin(Trainer *tr)
+{
+	TrainParallel *par = tr->parallel;
+	int32		w;
+	StringInfoData buf;
+
+	start_order(&buf);
+	for (w = 0; w < par->ntokens; w++)
+		appendBinaryStringInfo(&buf, (char *) &tr->tokens[par->tokmap[w]].ncuts,
+							   sizeof(int32));
+	append_bounds(&buf, tr);
+	send_order(par, ORDER_BINS, &buf);
+}
+
+/* Adds the worker's counts of values in each range (choose_bins) */
+void
+remote_count_bins_end(Trainer *tr)
+{
+	TrainParallel *par = tr->parallel;
+	int32		w;
+	int64		total = 0;
+	const char *p;
+	Size		len;
+
+	for (w = 0; w < par->ntokens; w++)
+	{
+		Token	   *t = &tr->tokens[par->tokmap[w]];
+
+		if (t->ncuts > 0)
+			total += t->ncuts + 1;
+	}
+	p = answer(par, &len, sizeof(int64) * total, "counts");
+	for (w = 0; w < par->ntokens; w++)
+	{
+		Token	   *t = &tr->tokens[par->tokmap[w]];
+		int			b;
+
+		for (b = 0; t->ncuts > 0 && b <= t->ncuts; b++)
+		{
+			int64		c;
+
+			memcpy(&c, p, sizeof(int64));
+			t->bin_count[b] += c;
+			p += sizeof(int64);
+		}
+	}
+}
+
+/*
+ * Sends the worker how to encode its leads (build_patterns): for each of
+ * its tokens the column, scale and ranges of this trainer's.
+ */
+void
+remote_encode_begin(Trainer *tr)
+{
+	TrainParallel *par = tr->parallel;
+	int32		n = par->ntokens,
+				w;
+	StringInfoData buf;
+
+	start_order(&buf);
+	for (w = 0; w < n; w++)
+	{
+		Token	   *t = &tr->tokens[par->tokmap[w]];
+		TokenCode	c;
+
+		memset(&c, 0, sizeof(c));
+		c.logged = t->logged;
+		c.raw = t->raw;
+		c.log = t->log;
+		c.column = t->column;
+		c.ncuts = t->ncuts;
+		appendBinaryStringInfo(&buf, (char *) &c, sizeof(c));
+	}
+	append_bounds(&buf, tr);
+	for (w = 0; w < n; w++)
+	{
+		Token	   *t = &tr->tokens[par->tokmap[w]];
+		int32		none = -1;
+
+		if (t->ncuts > 0)
+			appendBinaryStringInfo(&buf, (char *) t->bin_column,
+								   sizeof(int32) * (t->ncuts + 1));
+		else
+			appendBinaryStringInfo(&buf, (char *) &none, sizeof(int32));
+	}
+	send_order(par, ORDER_ENCODE, &buf);
+}
+
+/* How many cells the worker's leads may have at most */
+int64
+remote_encode_room(Trainer *tr)
+{
+	TrainParallel *par = tr->parallel;
+	int64		room;
+	Size		len;
+
+	memcpy(&room, answer(par, &len, sizeof(room), "cells"), sizeof(room));
+	if (room < 0)
+		malformed("cells");
+	return room;
+}
+
+/*
+ * Takes the worker's encoded leads: their counts of cells into lens, the
+ * cells (at most room) into cells.
+ */
+void
+remote_encode_end(Trainer *tr, PatternCell *cells, int64 room, int32 *lens)
+{
+	TrainParallel *par = tr->parallel;
+	int64		ncells,
+				sum = 0,
+				i;
+	Size		len;
+
+	if (!receive_into(par->from_worker, lens, sizeof(int32) * tr->remote_rows))
+		worker_gone(par);
+	memcpy(&ncells, answer(par, &len, sizeof(ncells), "cells"), sizeof(ncells));
+	for (i = 0; i < tr->remote_rows; i++)
+	{
+		if (lens[i] < 0)
+			malformed("cells");
+		sum += lens[i];
+	}
+	if (ncells != sum || ncells > room)
+		malformed("cells");
+	if (!receive_into(par->from_worker, cells, sizeof(PatternCell) * ncells))
+		worker_gone(par);
 }
 
 /* Helper: sends the worker the point to sum its patterns at */
