@@ -15,8 +15,9 @@
  * that; both with a backtracking line search.  On many patterns a Newton
  * fit on an even sample first brings a cold start close to the optimum
  * (fit_warm_start), and near it a factored Hessian serves several steps
- * (fit_newton), so that the fit on all of them takes one Hessian or two
- * instead of five.  The intercept is not penalised, so at the
+ * (fit_newton), the sample's own to begin with, so that the fits on all
+ * of them take a Hessian or none instead of five.  The intercept is not
+ * penalised, so at the
  * optimum the predicted wins add up to the actual wins of the data fitted:
  * the model is calibrated in the large by construction.
  *
@@ -554,10 +555,11 @@ newton_step(const double *h, const double *g, double scale, double *d, int n)
  * three, to the same tolerance.
  *
  * With carry, a fit may start from the factor an earlier fit left there,
- * its Hessian scaled to this fit's weight of leads (the final fit on all
- * leads after the one on the training fold: the Hessians differ by the
- * holdout's fifth), and leaves its own factor there.  The first step with
- * it is taken on trust; the next must show the tenfold cut.
+ * its Hessian scaled to this fit's weight of leads (the warm start's, of a
+ * sample; the fit on the training fold's for the final fit on all leads:
+ * the Hessians differ by the holdout's fifth), and leaves its own factor
+ * there.  The first step with it is taken on trust; the next must show the
+ * tenfold cut.
  */
 static FitResult
 fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
@@ -711,12 +713,17 @@ patterns_every(const Patterns *pt, int fold, int64 stride)
  * Moves beta from a cold start close to the optimum for little: a Newton
  * fit on an even sample of about WARM_SAMPLE patterns of fold, its penalty
  * scaled down with its weight, so that the fit on all patterns starts
- * close enough for the factored Hessian of its first step to serve the
- * rest (fit_newton).  Does nothing when the patterns are few.
+ * close enough for a factored Hessian to serve several steps (fit_newton).
+ * The sample's last one, scaled up to all patterns by the weights, is that
+ * Hessian but for the sample's noise: it is left in carry for the fit to
+ * start with, and the fit computes its own when it stops paying (a million
+ * leads, default options: no Hessian of all patterns instead of one, for
+ * five more gradient passes in the two fits, where a Hessian costs ten).
+ * Does nothing when the patterns are few.
  */
 void
 fit_warm_start(const Patterns *pt, int fold, double l2, int max_iter,
-			   double *beta)
+			   double *beta, FitCarry *carry)
 {
 	int64		stride = pt->npatterns / WARM_SAMPLE;
 	Patterns	sub;
@@ -728,7 +735,7 @@ fit_warm_start(const Patterns *pt, int fold, double l2, int max_iter,
 	sub = patterns_every(pt, fold, stride);
 	share = fold_weight(&sub, -1) / Max(fold_weight(pt, fold), 1.0);
 	if (sub.npatterns > 0)
-		fit_newton(&sub, -1, l2 * share, max_iter, beta, &ok, NULL);
+		fit_newton(&sub, -1, l2 * share, max_iter, beta, &ok, carry);
 	pfree(sub.start);
 	pfree(sub.cells);
 	pfree(sub.n);

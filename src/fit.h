@@ -81,7 +81,7 @@ typedef struct FitCarry
 extern FitResult fit_logistic(const Patterns *pt, int fold, double l2,
 							  int max_iter, double *beta, FitCarry *carry);
 extern void fit_warm_start(const Patterns *pt, int fold, double l2,
-						   int max_iter, double *beta);
+						   int max_iter, double *beta, FitCarry *carry);
 extern double pattern_logit(const Patterns *pt, int64 p, const double *beta);
 extern Size pattern_sum_size(int ncols, PatternSum what);
 extern void pattern_sum(const Patterns *pt, PatternSum what, int64 from,

@@ -1111,10 +1111,11 @@ trainer_create(Jsonb *options)
 }
 
 /*
- * Fits the coefficients into beta: first on the training fold, measured
- * on the holdout fold, then on all leads for the model that is kept (it
- * goes on from the first fit's coefficients and factored Hessian).  The
- * metrics of both go to metrics; returns the fit that is kept.
+ * Fits the coefficients into beta: first on the training fold (from the
+ * warm start's coefficients and factored Hessian), measured on the holdout
+ * fold, then on all leads for the model that is kept (it goes on from the
+ * first fit's).  The metrics of both go to metrics; returns the fit that
+ * is kept.
  */
 static FitResult
 fit_and_measure(Trainer *tr, double *beta, StringInfo metrics)
@@ -1124,7 +1125,7 @@ fit_and_measure(Trainer *tr, double *beta, StringInfo metrics)
 
 	beta[0] = log((tr->nwon + 0.5) / (tr->nrows - tr->nwon + 0.5));
 	fit_warm_start(&tr->pt, tr->opt.holdout > 0 ? 0 : -1, tr->opt.l2,
-				   tr->opt.max_iter, beta);
+				   tr->opt.max_iter, beta, &carry);
 	appendStringInfoString(metrics, "{\"holdout\": ");
 	if (tr->opt.holdout > 0)
 	{
