@@ -17,16 +17,17 @@
  * (fit_warm_start), and near it a factored Hessian serves several steps
  * (fit_newton), the sample's own to begin with, so that the fits on all
  * of them take a Hessian or none instead of five.  The intercept is not
- * penalised, so at the
- * optimum the predicted wins add up to the actual wins of the data fitted:
- * the model is calibrated in the large by construction.
+ * penalised, so at the optimum the predicted wins add up to the actual
+ * wins of the data fitted: the model is calibrated in the large by
+ * construction.
  *
- * The sums over the patterns that the fits need at every point, the
- * objective with its gradient and the Hessian, are taken in two parts cut
- * at Patterns.split and then added: a helper (train_parallel.c's worker)
- * may sum the second part while this backend sums the first, and without
- * one the parts are summed here, one after the other, so that the model is
- * the same to the last bit either way.
+ * What the fits and the metrics need of the patterns at a point, the
+ * objective with its gradient, the Hessian and the logits, is computed in
+ * two parts cut at Patterns.split: a helper (train_parallel.c's worker),
+ * which holds the second part, computes on it while this backend computes
+ * on the first, and without one both parts are computed here, one after
+ * the other; the sums are then added, so that the model is the same to
+ * the last bit either way.
  *
  * IDENTIFICATION
  *		src/fit.c
@@ -57,9 +58,6 @@
 /* A step with an old Hessian must cut the decrement at least this much */
 #define CHORD_RATE 10.0
 
-/* The warm start fits on about this many patterns */
-#define WARM_SAMPLE 100000
-
 /* Whether pattern p takes part when fitting or measuring fold */
 static inline bool
 in_fold(const Patterns *pt, int64 p, int fold)
@@ -68,7 +66,7 @@ in_fold(const Patterns *pt, int64 p, int fold)
 }
 
 /* The linear predictor of a pattern */
-double
+static inline double
 pattern_logit(const Patterns *pt, int64 p, const double *beta)
 {
 	const PatternCell *pg_restrict cells = pt->cells + pt->start[p];
@@ -189,46 +187,83 @@ sum_hessian(const Patterns *pt, int64 from, int64 to, int fold,
 	}
 }
 
-/* How many doubles a sum over patterns of ncols columns is */
+/*
+ * How many doubles a sum over npatterns patterns of ncols columns is (the
+ * logits: one a pattern)
+ */
 Size
-pattern_sum_size(int ncols, PatternSum what)
+pattern_sum_size(int ncols, PatternSum what, int64 npatterns)
 {
-	return what == SUM_OBJECTIVE ? 1 + (Size) ncols : (Size) ncols * ncols;
+	switch (what)
+	{
+		case SUM_OBJECTIVE:
+			return 1 + (Size) ncols;
+		case SUM_HESSIAN:
+			return (Size) ncols * ncols;
+		case SUM_LOGITS:
+			break;
+	}
+	return (Size) npatterns;
 }
 
-/* A sum over patterns from..to-1 of fold into out: what a helper computes */
+/*
+ * A sum over patterns from..to-1 of fold into out, or their logits (of any
+ * fold): what a helper computes
+ */
 void
 pattern_sum(const Patterns *pt, PatternSum what, int64 from, int64 to,
 			int fold, const double *beta, double *out)
 {
-	if (what == SUM_OBJECTIVE)
-		sum_objective(pt, from, to, fold, beta, out);
-	else
-		sum_hessian(pt, from, to, fold, beta, out);
+	int64		p;
+
+	switch (what)
+	{
+		case SUM_OBJECTIVE:
+			sum_objective(pt, from, to, fold, beta, out);
+			break;
+		case SUM_HESSIAN:
+			sum_hessian(pt, from, to, fold, beta, out);
+			break;
+		case SUM_LOGITS:
+			for (p = from; p < to; p++)
+				out[p - from] = pattern_logit(pt, p, beta);
+			break;
+	}
 }
 
 /*
- * A sum over all patterns into out: those before split here, the others
- * by the helper at the same time, or here after them; then the two added.
+ * Computes what over all patterns: over those before split here, over the
+ * others by the helper at the same time, or here after them.  Their sums
+ * are added into out; their logits follow each other there.
  */
 static void
-sum_patterns(const Patterns *pt, PatternSum what, int fold,
-			 const double *beta, double *out)
+over_patterns(const Patterns *pt, PatternSum what, int fold,
+			  const double *beta, double *out)
 {
-	Size		size = pattern_sum_size(pt->ncols, what);
-	double	   *rest = palloc_extended(sizeof(double) * size, MCXT_ALLOC_HUGE);
+	Size		size = pattern_sum_size(pt->ncols, what, pt->npatterns - pt->split);
+	double	   *rest = what == SUM_LOGITS ? out + pt->split :
+		palloc_extended(sizeof(double) * size, MCXT_ALLOC_HUGE);
 	Size		i;
 
 	if (pt->helper != NULL)
 		pt->helper->start(pt->helper->arg, what, fold, beta);
 	pattern_sum(pt, what, 0, pt->split, fold, beta, out);
 	if (pt->helper != NULL)
-		pt->helper->finish(pt->helper->arg, what, rest);
+		pt->helper->finish(pt->helper->arg, rest, size);
 	else
 		pattern_sum(pt, what, pt->split, pt->npatterns, fold, beta, rest);
+	if (what == SUM_LOGITS)
+		return;
 	for (i = 0; i < size; i++)
 		out[i] += rest[i];
 	pfree(rest);
+}
+
+/* The logit of every pattern at beta into eta */
+void
+pattern_logits(const Patterns *pt, const double *beta, double *eta)
+{
+	over_patterns(pt, SUM_LOGITS, -1, beta, eta);
 }
 
 /* The objective at beta, and its gradient into grad */
@@ -240,7 +275,7 @@ objective(const Patterns *pt, int fold, double l2, const double *beta,
 	double		f;
 	int			j;
 
-	sum_patterns(pt, SUM_OBJECTIVE, fold, beta, sums);
+	over_patterns(pt, SUM_OBJECTIVE, fold, beta, sums);
 	f = sums[0];
 	memcpy(grad, sums + 1, sizeof(double) * pt->ncols);
 	pfree(sums);
@@ -462,7 +497,7 @@ hessian(const Patterns *pt, int fold, double l2, const double *beta, double *h)
 	int			i,
 				j;
 
-	sum_patterns(pt, SUM_HESSIAN, fold, beta, h);
+	over_patterns(pt, SUM_HESSIAN, fold, beta, h);
 	/* columns are sorted within a pattern: mirror the upper triangle */
 	for (i = 0; i < n; i++)
 		for (j = 0; j < i; j++)
@@ -665,26 +700,35 @@ fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
 }
 
 /*
- * Every stride-th pattern of fold, as patterns of their own (all in fold 0)
+ * The patterns of fold whose number, counted from first, is a multiple of
+ * stride, as patterns of their own (all in fold 0).  When a helper holds
+ * the cells of the patterns from split on, the sample has theirs only in
+ * the helper's sample (PatternHelper.every), which is split off the same
+ * way; without one, the sample of those is here, cut off at the same
+ * place, so that the sums on it round the same either way.
  */
-static Patterns
-patterns_every(const Patterns *pt, int fold, int64 stride)
+Patterns
+patterns_every(const Patterns *pt, int fold, int64 stride, int64 first)
 {
 	Patterns	sub;
-	int64		p,
+	int64		held = pt->helper != NULL ? pt->split : pt->npatterns,
+				from = (stride - first % stride) % stride,
+				p,
 				m = 0,
 				len = 0;
 
-	for (p = 0; p < pt->npatterns; p += stride)
+	memset(&sub, 0, sizeof(sub));
+	for (p = from; p < pt->npatterns; p += stride)
 		if (in_fold(pt, p, fold))
 		{
 			m++;
-			len += pt->start[p + 1] - pt->start[p];
+			if (p < pt->split)
+				sub.split++;
+			if (p < held)
+				len += pt->start[p + 1] - pt->start[p];
 		}
 	sub.ncols = pt->ncols;
 	sub.npatterns = m;
-	sub.split = 0;
-	sub.helper = NULL;
 	sub.start = palloc(sizeof(int64) * (m + 1));
 	sub.cells = palloc(sizeof(PatternCell) * Max(len, 1));
 	sub.n = palloc(sizeof(double) * Max(m, 1));
@@ -692,26 +736,27 @@ patterns_every(const Patterns *pt, int fold, int64 stride)
 	sub.fold = palloc0(sizeof(char) * Max(m, 1));
 	sub.start[0] = 0;
 	m = 0;
-	for (p = 0; p < pt->npatterns; p += stride)
+	for (p = from; p < pt->npatterns; p += stride)
 	{
-		int64		from = pt->start[p],
-					to = pt->start[p + 1];
+		int64		plen = p < held ? pt->start[p + 1] - pt->start[p] : 0;
 
 		if (!in_fold(pt, p, fold))
 			continue;
-		memcpy(&sub.cells[sub.start[m]], &pt->cells[from],
-			   sizeof(PatternCell) * (to - from));
+		memcpy(&sub.cells[sub.start[m]], &pt->cells[p < held ? pt->start[p] : 0],
+			   sizeof(PatternCell) * plen);
 		sub.n[m] = pt->n[p];
 		sub.y[m] = pt->y[p];
-		sub.start[m + 1] = sub.start[m] + (to - from);
+		sub.start[m + 1] = sub.start[m] + plen;
 		m++;
 	}
+	if (pt->helper != NULL)
+		sub.helper = pt->helper->every(pt->helper->arg, fold, stride);
 	return sub;
 }
 
 /*
  * Moves beta from a cold start close to the optimum for little: a Newton
- * fit on an even sample of about WARM_SAMPLE patterns of fold, its penalty
+ * fit on an even sample of about sample patterns of fold, its penalty
  * scaled down with its weight, so that the fit on all patterns starts
  * close enough for a factored Hessian to serve several steps (fit_newton).
  * The sample's last one, scaled up to all patterns by the weights, is that
@@ -719,28 +764,32 @@ patterns_every(const Patterns *pt, int fold, int64 stride)
  * start with, and the fit computes its own when it stops paying (a million
  * leads, default options: no Hessian of all patterns instead of one, for
  * five more gradient passes in the two fits, where a Hessian costs ten).
- * Does nothing when the patterns are few.
+ * Does nothing when the patterns are fewer than four times sample.
+ * Returns how many patterns it fitted.
  */
-void
+int64
 fit_warm_start(const Patterns *pt, int fold, double l2, int max_iter,
-			   double *beta, FitCarry *carry)
+			   int sample, double *beta, FitCarry *carry)
 {
-	int64		stride = pt->npatterns / WARM_SAMPLE;
+	int64		stride = sample > 0 ? pt->npatterns / sample : 0,
+				m;
 	Patterns	sub;
 	bool		ok;
 	double		share;
 
 	if (stride < 4 || pt->ncols > NEWTON_MAX_COLS)
-		return;
-	sub = patterns_every(pt, fold, stride);
+		return 0;
+	sub = patterns_every(pt, fold, stride, 0);
 	share = fold_weight(&sub, -1) / Max(fold_weight(pt, fold), 1.0);
 	if (sub.npatterns > 0)
 		fit_newton(&sub, -1, l2 * share, max_iter, beta, &ok, carry);
+	m = sub.npatterns;
 	pfree(sub.start);
 	pfree(sub.cells);
 	pfree(sub.n);
 	pfree(sub.y);
 	pfree(sub.fold);
+	return m;
 }
 
 /*
@@ -839,6 +888,8 @@ void
 fold_metrics(const Patterns *pt, int fold, const double *beta, StringInfo out)
 {
 	Scored	   *sc = palloc(sizeof(Scored) * Max(pt->npatterns, 1));
+	double	   *etas = palloc_extended(sizeof(double) * Max(pt->npatterns, 1),
+									   MCXT_ALLOC_HUGE);
 	int64		m = 0,
 				p,
 				i;
@@ -851,13 +902,13 @@ fold_metrics(const Patterns *pt, int fold, const double *beta, StringInfo out)
 				cum = 0;
 	int			bin;
 
+	pattern_logits(pt, beta, etas);
 	for (p = 0; p < pt->npatterns; p++)
 	{
-		double		eta;
+		double		eta = etas[p];
 
 		if (!in_fold(pt, p, fold))
 			continue;
-		eta = pattern_logit(pt, p, beta);
 		loss += pt->n[p] * softplus_sigmoid(eta, &sc[m].p) - pt->y[p] * eta;
 		sc[m].n = pt->n[p];
 		sc[m].y = pt->y[p];
@@ -866,6 +917,7 @@ fold_metrics(const Patterns *pt, int fold, const double *beta, StringInfo out)
 		sump += pt->n[p] * sc[m].p;
 		m++;
 	}
+	pfree(etas);
 	appendStringInfo(out, "{\"leads\": %.0f, \"wins\": %.0f", rows, wins);
 	if (rows == 0)
 	{

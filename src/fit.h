@@ -25,6 +25,7 @@ typedef struct PatternCell
  * rows: pattern p has the cells start[p] .. start[p+1]-1, sorted by
  * column, n[p] leads of which y[p] were won, and belongs to fold[p] (0
  * training, 1 holdout).  Column 0 is the intercept and is never stored.
+ * With a helper, the cells of the patterns from split on are the helper's.
  */
 typedef struct Patterns
 {
@@ -36,26 +37,31 @@ typedef struct Patterns
 	double	   *y;
 	char	   *fold;
 	int64		split;			/* sums run over [0, split) and the rest apart */
-	struct PatternHelper *helper;	/* sums the rest elsewhere, or NULL */
+	struct PatternHelper *helper;	/* holds the rest and sums it, or NULL */
 } Patterns;
 
-/* What a helper sums over its patterns */
+/* What a helper computes over its patterns */
 typedef enum PatternSum
 {
 	SUM_OBJECTIVE,				/* the data terms and their gradient: 1 + ncols */
-	SUM_HESSIAN					/* the data terms' Hessian: ncols x ncols */
+	SUM_HESSIAN,				/* the data terms' Hessian: ncols x ncols */
+	SUM_LOGITS					/* no sum: each pattern's logit */
 } PatternSum;
 
 /*
- * Someone who holds a copy of the patterns from split on and sums them at
- * a point while this backend sums the others (train_parallel.c: the
- * parallel worker).  Without one the backend sums both parts itself, the
- * same way, so that the sums round the same with it or without.
+ * Someone who holds the patterns from split on (train_parallel.c: the
+ * parallel worker, which encoded them) and computes on them at a point
+ * while this backend computes on the others; the backend has their n, y
+ * and fold, not their cells.  Without one the backend holds every cell
+ * and computes on both parts itself, the same way, so that the results
+ * round the same with a helper or without.
  */
 typedef struct PatternHelper
 {
 	void		(*start) (void *arg, PatternSum what, int fold, const double *beta);
-	void		(*finish) (void *arg, PatternSum what, double *out);
+	void		(*finish) (void *arg, double *out, Size size);
+	/* the helper of its every stride-th patterns of fold (patterns_every) */
+	struct PatternHelper *(*every) (void *arg, int fold, int64 stride);
 	void	   *arg;
 } PatternHelper;
 
@@ -80,10 +86,13 @@ typedef struct FitCarry
 
 extern FitResult fit_logistic(const Patterns *pt, int fold, double l2,
 							  int max_iter, double *beta, FitCarry *carry);
-extern void fit_warm_start(const Patterns *pt, int fold, double l2,
-						   int max_iter, double *beta, FitCarry *carry);
-extern double pattern_logit(const Patterns *pt, int64 p, const double *beta);
-extern Size pattern_sum_size(int ncols, PatternSum what);
+extern int64 fit_warm_start(const Patterns *pt, int fold, double l2,
+							int max_iter, int sample, double *beta,
+							FitCarry *carry);
+extern Patterns patterns_every(const Patterns *pt, int fold, int64 stride,
+							   int64 first);
+extern void pattern_logits(const Patterns *pt, const double *beta, double *eta);
+extern Size pattern_sum_size(int ncols, PatternSum what, int64 npatterns);
 extern void pattern_sum(const Patterns *pt, PatternSum what, int64 from,
 						int64 to, int fold, const double *beta, double *out);
 extern void fold_metrics(const Patterns *pt, int fold, const double *beta,

@@ -81,7 +81,7 @@ bad_option(const char *name, const char *what)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid train option \"%s\"", name),
 			 errdetail("%s", what),
-			 errhint("Options are l2, min_count, bins, holdout, seed, max_iter, ltv, ltv_months, set_bands, band_shares and activate.")));
+			 errhint("Options are l2, min_count, bins, holdout, seed, max_iter, warm_sample, ltv, ltv_months, set_bands, band_shares and activate.")));
 }
 
 /* Reads a numeric option value */
@@ -149,6 +149,7 @@ parse_options(Jsonb *options, TrainOptions *opt)
 	opt->holdout = 0.2;
 	opt->seed = 0;
 	opt->max_iter = 500;
+	opt->warm_sample = 100000;
 	opt->ltv = true;
 	opt->ltv_months = 12;
 	opt->set_bands = -1;
@@ -187,6 +188,8 @@ parse_options(Jsonb *options, TrainOptions *opt)
 			opt->seed = (int64) option_number(key, &v, -1e15, 1e15);
 		else if (strcmp(key, "max_iter") == 0)
 			opt->max_iter = (int) option_number(key, &v, 1, 100000);
+		else if (strcmp(key, "warm_sample") == 0)
+			opt->warm_sample = (int) option_number(key, &v, 0, 1e9);
 		else if (strcmp(key, "ltv") == 0)
 			opt->ltv = option_bool(key, &v);
 		else if (strcmp(key, "ltv_months") == 0)
@@ -1114,18 +1117,18 @@ trainer_create(Jsonb *options)
  * Fits the coefficients into beta: first on the training fold (from the
  * warm start's coefficients and factored Hessian), measured on the holdout
  * fold, then on all leads for the model that is kept (it goes on from the
- * first fit's).  The metrics of both go to metrics; returns the fit that
- * is kept.
+ * first fit's).  The metrics of both go to metrics, the size of the warm
+ * start's sample to *warm; returns the fit that is kept.
  */
 static FitResult
-fit_and_measure(Trainer *tr, double *beta, StringInfo metrics)
+fit_and_measure(Trainer *tr, double *beta, StringInfo metrics, int64 *warm)
 {
 	FitCarry	carry = {NULL, 0};
 	FitResult	fit;
 
 	beta[0] = log((tr->nwon + 0.5) / (tr->nrows - tr->nwon + 0.5));
-	fit_warm_start(&tr->pt, tr->opt.holdout > 0 ? 0 : -1, tr->opt.l2,
-				   tr->opt.max_iter, beta, &carry);
+	*warm = fit_warm_start(&tr->pt, tr->opt.holdout > 0 ? 0 : -1, tr->opt.l2,
+						   tr->opt.max_iter, tr->opt.warm_sample, beta, &carry);
 	appendStringInfoString(metrics, "{\"holdout\": ");
 	if (tr->opt.holdout > 0)
 	{
@@ -1151,12 +1154,14 @@ scoring_train(PG_FUNCTION_ARGS)
 	Trainer    *tr;
 	double	   *beta;
 	double		bands[4];
-	bool		bands_set = false;
+	bool		want_bands,
+				bands_set = false;
 	StringInfoData metrics;
 	FitResult	fit;
 	instr_time	start,
 				elapsed;
-	int64		ltv_leads = 0;
+	int64		ltv_leads = 0,
+				warm;
 	int32		id;
 	MemoryContext old;
 
@@ -1171,6 +1176,7 @@ scoring_train(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("since must be before until")));
 
+	check_store_allowed();
 	INSTR_TIME_SET_CURRENT(start);
 	tr = trainer_create(options);
 	old = MemoryContextSwitchTo(tr->cxt);
@@ -1178,6 +1184,9 @@ scoring_train(PG_FUNCTION_ARGS)
 	/* SPI_connect() switches to its own context; SPI_finish() back here */
 	SPI_connect();
 	MemoryContextSwitchTo(tr->cxt);
+	/* asked first: no command may start in the parallel section */
+	want_bands = tr->opt.set_bands == 1 ||
+		(tr->opt.set_bands == -1 && tr->opt.activate && !have_bands());
 	read_training_data(tr, since, until, scoring_config());
 	check_training_data(tr, since, until);
 	if (tr->opt.ltv)
@@ -1185,28 +1194,27 @@ scoring_train(PG_FUNCTION_ARGS)
 	choose_bins(tr);
 	assign_columns(tr);
 	build_patterns(tr);
-	share_patterns(tr);
+	use_helper(tr);
 
 	beta = palloc0(sizeof(double) * tr->ncols);
 	initStringInfo(&metrics);
-	fit = fit_and_measure(tr, beta, &metrics);
-	end_parallel(tr);
-	if (tr->opt.set_bands == 1 ||
-		(tr->opt.set_bands == -1 && tr->opt.activate && !have_bands()))
+	fit = fit_and_measure(tr, beta, &metrics, &warm);
+	if (want_bands)
 		bands_set = compute_bands(tr, beta, bands);
+	end_parallel(tr);
 
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);
 	appendStringInfo(&metrics,
 					 ", \"fit\": {\"iterations\": %d, \"hessians\": %d,"
 					 " \"converged\": %s, \"columns\": %d,"
-					 " \"patterns\": " INT64_FORMAT ", \"l2\": %g, \"workers\": %d,"
-					 " \"seconds\": %.3f},"
+					 " \"patterns\": " INT64_FORMAT ", \"warm\": " INT64_FORMAT ","
+					 " \"l2\": %g, \"workers\": %d, \"seconds\": %.3f},"
 					 " \"ltv\": {\"leads\": " INT64_FORMAT ", \"segments\": %d},"
 					 " \"bands_set\": %s}",
 					 fit.iterations, fit.hessians,
 					 fit.converged ? "true" : "false", tr->ncols,
-					 tr->pt.npatterns, tr->opt.l2, tr->workers,
+					 tr->pt.npatterns, warm, tr->opt.l2, tr->workers,
 					 INSTR_TIME_GET_DOUBLE(elapsed),
 					 ltv_leads, tr->nsegments, bands_set ? "true" : "false");
 

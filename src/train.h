@@ -33,6 +33,7 @@ typedef struct TrainOptions
 	double		holdout;		/* share of leads measured, not fitted */
 	int64		seed;			/* chooses the holdout leads */
 	int			max_iter;
+	int			warm_sample;	/* patterns the warm start fits; 0: none */
 	bool		ltv;			/* learn the lifetime uplift */
 	int			ltv_months;
 	int			set_bands;		/* 1 yes, 0 no, -1 when there are none */
@@ -215,9 +216,11 @@ typedef struct Trainer
 	double		max_budget;		/* NaN when not set */
 
 	/*
-	 * raw leads: the entries of lead i start at rows[i].raw_start; those of
-	 * the last remote_rows leads are in the parallel worker that read them
+	 * raw leads: the entries of lead i start at rows[i].raw_start.  The
+	 * first part_rows leads come from the first half of the table; those
+	 * of the last remote_rows are in the parallel worker that read them
 	 * (train_parallel.c), which samples, counts and encodes them when asked
+	 * and keeps their patterns.
 	 */
 	RawEntry   *raw;
 	int64		nraw;
@@ -226,6 +229,7 @@ typedef struct Trainer
 	int64		nrows;
 	int64		rows_cap;
 	int64		nwon;
+	int64		part_rows;
 	int64		remote_rows;
 
 	/* segments for the lifetime uplift */
@@ -276,10 +280,8 @@ extern void remote_sample_end(Trainer *tr, const int64 *cap, float4 **sample,
 extern void remote_count_bins_begin(Trainer *tr);
 extern void remote_count_bins_end(Trainer *tr);
 extern void remote_encode_begin(Trainer *tr);
-extern int64 remote_encode_room(Trainer *tr);
-extern void remote_encode_end(Trainer *tr, PatternCell *cells, int64 room,
-							  int32 *lens);
-extern void share_patterns(Trainer *tr);
+extern void remote_patterns(Trainer *tr);
+extern void use_helper(Trainer *tr);
 extern void end_parallel(Trainer *tr);
 
 /* train_columns.c */
@@ -291,8 +293,8 @@ extern void assign_columns(Trainer *tr);
 extern int64 entries_with_range(Trainer *tr);
 extern int64 encode_lead(Trainer *tr, int64 i, const RawEntry *raw,
 						 PatternCell *row);
-extern PatternCell *encode_leads(Trainer *tr, int64 shift, int64 room,
-								 int32 *lens, int64 *ncells);
+extern PatternCell *encode_leads(Trainer *tr, int64 shift, int32 *lens,
+								 int64 *ncells);
 extern void build_patterns(Trainer *tr);
 
 /* train_store.c */
@@ -301,6 +303,7 @@ extern bool compute_bands(Trainer *tr, const double *beta, double *bands);
 extern int32 store_model(Trainer *tr, TimestampTz since, TimestampTz until,
 						 Jsonb *options, const double *beta, const char *metrics);
 extern void store_bands(const double *bands);
+extern void check_store_allowed(void);
 extern bool have_bands(void);
 
 #endif							/* SCORING_TRAIN_H */

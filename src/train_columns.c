@@ -436,47 +436,21 @@ encode_lead(Trainer *tr, int64 i, const RawEntry *raw, PatternCell *row)
 }
 
 /*
- * Where the fits' sums over the patterns are cut in two (fit.c): at the
- * first pattern whose cells start past half of all the cells, so that a
- * parallel worker summing the second part has as much to do as this
- * backend (train_parallel.c).  The cut depends on the patterns alone, so
- * that the sums round the same whether a worker helps or not.
- */
-static int64
-split_patterns(const Patterns *pt)
-{
-	int64		lo = 0,
-				hi = pt->npatterns,
-				half = pt->start[pt->npatterns] / 2;
-
-	while (lo < hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (pt->start[mid] < half)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/*
  * Encodes every lead held here as its cells, in the place of the raw
  * entries, which are not needed after this: a raw entry is the size of a
  * cell and gives at most two, so the entries are first moved up by the
  * number that give two (shift: entries_with_range()), and the cells of
  * the leads up to i, written from the start, never reach the entries of
  * lead i + 1.  This spares a second array as large as the first (a third
- * of a GB for a million leads) and the page faults of filling it.  room
- * cells are left free after them.  Returns the cells, which take tr->raw's
- * memory; lens[i] is how many lead i has, *ncells how many in all.
+ * of a GB for a million leads) and the page faults of filling it.
+ * Returns the cells, which take tr->raw's memory; lens[i] is how many lead
+ * i has, *ncells how many in all.
  */
 PatternCell *
-encode_leads(Trainer *tr, int64 shift, int64 room, int32 *lens, int64 *ncells)
+encode_leads(Trainer *tr, int64 shift, int32 *lens, int64 *ncells)
 {
 	int64		local = tr->nrows - tr->remote_rows,
-				size = Max(tr->nraw + shift + room, 1),
+				size = Max(tr->nraw + shift, 1),
 				at = 0,
 				i;
 	/* a lead has each token at most once, a number with its range */
@@ -516,48 +490,27 @@ encode_leads(Trainer *tr, int64 shift, int64 room, int32 *lens, int64 *ncells)
 }
 
 /*
- * Encodes every lead as its cells (encode_leads(); a parallel worker
- * encodes those it holds at the same time and sends them) and keeps each
- * distinct pattern once per fold with its count of leads and wins.  Each
- * lead's cells are moved down to the end of the patterns kept so far and
- * either become a new pattern or are dropped for an equal one.  Leads with
- * a continuous number (a budget) are nearly all distinct: when the first
- * PATTERNS_PROBE leads gave almost as many patterns, the rest are kept one
- * pattern per lead without hashing them.
+ * Keeps each distinct pattern of leads first..last-1, whose cells follow
+ * each other from cell from (lens[i] for lead i), once per fold with its
+ * count of leads and wins, after the patterns kept so far.  Each lead's
+ * cells are moved down to the end of the patterns kept and either become
+ * a new pattern or are dropped for an equal one.  Leads with a continuous
+ * number (a budget) are nearly all distinct: when the first PATTERNS_PROBE
+ * leads gave almost as many patterns, the rest are kept one pattern per
+ * lead without hashing them.  Returns where the cells of lead last begin.
  */
-void
-build_patterns(Trainer *tr)
+static int64
+keep_patterns(Trainer *tr, int64 first, int64 last, const int32 *lens,
+			  int64 from)
 {
 	Patterns   *pt = &tr->pt;
-	int64		nrows = Max(tr->nrows, 1),
-				local = tr->nrows - tr->remote_rows,
-				shift,
-				remote_room = 0,
-				ncells,
-				from = 0,
+	int64		base = pt->npatterns,
 				i;
-	int32	   *lens = MemoryContextAllocHuge(tr->cxt, sizeof(int32) * nrows);
-	patterns_hash *index = patterns_create(tr->cxt, Min(nrows, PATTERNS_PROBE), tr);
+	patterns_hash *index = patterns_create(tr->cxt,
+										   Min(Max(last - first, 1), PATTERNS_PROBE),
+										   tr);
 
-	if (tr->remote_rows > 0)
-		remote_encode_begin(tr);
-	shift = entries_with_range(tr);
-	if (tr->remote_rows > 0)
-		remote_room = remote_encode_room(tr);
-	pt->cells = encode_leads(tr, shift, remote_room, lens, &ncells);
-	if (tr->remote_rows > 0)
-		remote_encode_end(tr, pt->cells + ncells, remote_room, lens + local);
-
-	pt->ncols = tr->ncols;
-	pt->npatterns = 0;
-	pt->start = MemoryContextAllocHuge(tr->cxt, sizeof(int64) * (nrows + 1));
-	pt->n = MemoryContextAllocHuge(tr->cxt, sizeof(double) * nrows);
-	pt->y = MemoryContextAllocHuge(tr->cxt, sizeof(double) * nrows);
-	pt->fold = MemoryContextAllocHuge(tr->cxt, sizeof(char) * nrows);
-	tr->row_pattern = MemoryContextAllocHuge(tr->cxt, sizeof(int64) * nrows);
-	pt->start[0] = 0;
-
-	for (i = 0; i < tr->nrows; i++)
+	for (i = first; i < last; i++)
 	{
 		int64		len = lens[i],
 					p = pt->npatterns;
@@ -590,8 +543,8 @@ build_patterns(Trainer *tr)
 		pt->y[p] += tr->rows[i].won ? 1 : 0;
 		tr->row_pattern[i] = p;
 
-		if (index != NULL && i + 1 == PATTERNS_PROBE &&
-			pt->npatterns > PATTERNS_PROBE * 0.9)
+		if (index != NULL && i + 1 - first == PATTERNS_PROBE &&
+			pt->npatterns - base > PATTERNS_PROBE * 0.9)
 		{
 			patterns_destroy(index);
 			index = NULL;
@@ -599,7 +552,47 @@ build_patterns(Trainer *tr)
 	}
 	if (index != NULL)
 		patterns_destroy(index);
-	pfree(lens);
-	pt->split = split_patterns(pt);
+	return from;
+}
+
+/*
+ * Encodes every lead as its cells (encode_leads) and keeps the distinct
+ * patterns of the leads of each half of the table apart (keep_patterns):
+ * the fits' sums are cut in two where the second half's begin (fit.h:
+ * Patterns.split).  A parallel worker that read the second half encodes
+ * and keeps its patterns while this backend does the first, and sends what
+ * the backend needs of them but their cells (train_parallel.c); without
+ * one, this backend keeps both halves' the same way, so that the patterns
+ * and the sums are the same either way.
+ */
+void
+build_patterns(Trainer *tr)
+{
+	Patterns   *pt = &tr->pt;
+	int64		nrows = Max(tr->nrows, 1),
+				ncells,
+				from;
+	int32	   *lens = MemoryContextAllocHuge(tr->cxt, sizeof(int32) * nrows);
+
+	if (tr->remote_rows > 0)
+		remote_encode_begin(tr);
+	pt->cells = encode_leads(tr, entries_with_range(tr), lens, &ncells);
+
+	pt->ncols = tr->ncols;
+	pt->npatterns = 0;
+	pt->start = MemoryContextAllocHuge(tr->cxt, sizeof(int64) * (nrows + 1));
+	pt->n = MemoryContextAllocHuge(tr->cxt, sizeof(double) * nrows);
+	pt->y = MemoryContextAllocHuge(tr->cxt, sizeof(double) * nrows);
+	pt->fold = MemoryContextAllocHuge(tr->cxt, sizeof(char) * nrows);
+	tr->row_pattern = MemoryContextAllocHuge(tr->cxt, sizeof(int64) * nrows);
+	pt->start[0] = 0;
 	pt->helper = NULL;
+
+	from = keep_patterns(tr, 0, tr->part_rows, lens, 0);
+	pt->split = pt->npatterns;
+	if (tr->remote_rows > 0)
+		remote_patterns(tr);
+	else
+		keep_patterns(tr, tr->part_rows, tr->nrows, lens, from);
+	pfree(lens);
 }

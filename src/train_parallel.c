@@ -2,7 +2,8 @@
  *
  * train_parallel.c
  *		The parallel worker of scoring.train(): it reads the second half of
- *		the table's blocks, then sums half of the patterns in the fits.
+ *		the table's blocks and keeps its leads, then computes on their
+ *		patterns in the fits.
  *
  * Reading the leads is half of train(), and one process reads them one
  * after another.  So the table is cut in two halves of its blocks: this
@@ -16,14 +17,16 @@
  * The entries of the worker's leads (which token, what value) stay with
  * it, for what is done lead by lead: when the columns are chosen
  * (train_columns.c) it draws its part of the sample the ranges of numbers
- * are cut from, counts its values in the ranges, and encodes its leads as
- * cells, each time while this backend does the same for its own, and
- * sends the result.
+ * are cut from, counts its values in the ranges, and encodes its leads
+ * and keeps their distinct patterns, each time while this backend does
+ * the same for its own.  It sends the sample, the counts, and the counts
+ * of leads and wins of its patterns, but not their cells.
  *
- * The worker then stays for the fits: it takes a copy of the second part
- * of the patterns (fit.h: Patterns.split) and, each time the fit needs
- * the objective's gradient or the Hessian at a point, sums its part while
- * this backend sums the first, through a second queue the other way.
+ * The worker then stays for the fits, through a second queue the other
+ * way: each time a fit needs the objective's gradient, the Hessian or the
+ * logits at a point, on all patterns or on a sample of them (fit.h:
+ * PatternHelper), it computes them on its own patterns while this backend
+ * does on the others.
  *
  * The model must not depend on whether a worker could be had, so the
  * halves are always read apart and merged the same way: without a worker
@@ -97,23 +100,25 @@ typedef enum OrderKind
 								 * (int64), at most so many (int64) */
 	ORDER_BINS,					/* count your values in these ranges: ncuts
 								 * (int32), then the bounds (float4) */
-	ORDER_ENCODE,				/* encode your leads: TokenCodes, then the
-								 * bounds (float4) and bin columns (int32) */
-	ORDER_PATTERNS,				/* take these patterns */
-	ORDER_SUM,					/* sum them at this point */
+	ORDER_ENCODE,				/* encode your leads and keep their patterns:
+								 * TokenCodes, then the bounds (float4) and
+								 * bin columns (int32) */
+	ORDER_EVERY,				/* take a sample of your patterns */
+	ORDER_SUM,					/* compute this on your patterns */
 	ORDER_DONE					/* nothing more */
 } OrderKind;
 
 typedef struct Order
 {
 	OrderKind	kind;
-	PatternSum	what;			/* ORDER_SUM: which sum, at the point that
-								 * follows (ncols doubles) */
-	int			fold;
-	int			ncols;
-	int32		ntokens;		/* the worker's, for the arrays that follow */
-	int64		npatterns;		/* ORDER_PATTERNS: what follows */
-	int64		ncells;
+	int32		ntokens;		/* SAMPLE, BINS, ENCODE: the worker's */
+	PatternSum	what;			/* SUM: at the point that follows (ncols
+								 * doubles) */
+	int			fold;			/* SUM, EVERY */
+	int			ncols;			/* SUM */
+	bool		sample;			/* SUM: on the sample ORDER_EVERY took */
+	int64		stride;			/* EVERY: patterns_every()'s */
+	int64		first;			/* EVERY: the number of the first pattern */
 } Order;
 
 /* How the worker is to encode the values of one of its tokens */
@@ -134,8 +139,10 @@ struct TrainParallel
 	shm_mq_handle *to_worker;
 	int32	   *tokmap;			/* the worker's tokens -> this trainer's */
 	int32		ntokens;		/* the worker's */
-	PatternHelper helper;
+	PatternHelper helper;		/* of the patterns, for the fits */
+	PatternHelper sample_helper;	/* of a sample of them */
 	int			ncols;
+	int64		split;			/* the number of the worker's first pattern */
 	int			nestlevel;		/* of the settings made for the reading */
 };
 
@@ -416,28 +423,6 @@ merge_part(Trainer *tr, Trainer *other)
  * ----------------------------------------------------------------
  */
 
-/* Receives the patterns of an ORDER_PATTERNS into pt; false when gone */
-static bool
-receive_patterns(shm_mq_handle *orders, const Order *o, Patterns *pt)
-{
-	int64		m = o->npatterns;
-
-	memset(pt, 0, sizeof(Patterns));
-	pt->ncols = o->ncols;
-	pt->npatterns = m;
-	pt->start = palloc_extended(sizeof(int64) * (m + 1), MCXT_ALLOC_HUGE);
-	pt->n = palloc_extended(sizeof(double) * Max(m, 1), MCXT_ALLOC_HUGE);
-	pt->y = palloc_extended(sizeof(double) * Max(m, 1), MCXT_ALLOC_HUGE);
-	pt->fold = palloc_extended(Max(m, 1), MCXT_ALLOC_HUGE);
-	pt->cells = palloc_extended(sizeof(PatternCell) * Max(o->ncells, 1),
-								MCXT_ALLOC_HUGE);
-	return receive_into(orders, pt->start, sizeof(int64) * (m + 1)) &&
-		receive_into(orders, pt->n, sizeof(double) * m) &&
-		receive_into(orders, pt->y, sizeof(double) * m) &&
-		receive_into(orders, pt->fold, m) &&
-		receive_into(orders, pt->cells, sizeof(PatternCell) * o->ncells);
-}
-
 /* Sends n bytes from the worker to the backend, in pieces (receive_into) */
 static void
 send_all(shm_mq_handle *mqh, const void *src, Size n)
@@ -549,26 +534,21 @@ serve_bins(Trainer *tr, const char *p, const char *end,
 
 /*
  * Worker, ORDER_ENCODE: takes the backend's columns, scales and ranges
- * for its tokens, sends how many cells its leads may have at most, then
- * encodes them (encode_leads) and sends each lead's count of cells, the
- * count of all and the cells.
+ * for its tokens, encodes its leads and keeps their patterns
+ * (build_patterns), and sends how many patterns there are, their n, y and
+ * fold, and the pattern of each of its leads.
  */
 static void
-serve_encode(Trainer *tr, const char *p, const char *end,
+serve_encode(Trainer *tr, int ncols, const char *p, const char *end,
 			 shm_mq_handle *results)
 {
 	int32		n = tr->ntokens,
 				i;
 	TokenCode  *codes = take_array(&p, end, n, sizeof(TokenCode));
 	int32	   *ncuts = palloc(sizeof(int32) * Max(n, 1));
-	int64		total,
-				shift,
-				room,
-				ncells;
+	int64		total;
 	float4	   *bounds;
-	int32	   *bin_columns,
-			   *lens;
-	PatternCell *cells;
+	int32	   *bin_columns;
 
 	for (i = 0; i < n; i++)
 		ncuts[i] = codes[i].ncuts;
@@ -580,7 +560,13 @@ serve_encode(Trainer *tr, const char *p, const char *end,
 	for (i = 0; i < n; i++)
 	{
 		Token	   *t = &tr->tokens[i];
+		int			b;
 
+		if (codes[i].column >= ncols)
+			malformed("order");
+		for (b = 0; b <= codes[i].ncuts; b++)
+			if (bin_columns[b] >= ncols)
+				malformed("order");
 		t->logged = codes[i].logged;
 		t->raw = codes[i].raw;
 		t->log = codes[i].log;
@@ -592,48 +578,67 @@ serve_encode(Trainer *tr, const char *p, const char *end,
 		bin_columns += t->ncuts + 1;
 	}
 
-	shift = entries_with_range(tr);
-	room = tr->nraw + shift;
-	send_message(results, &room, sizeof(room));
-	lens = palloc_extended(sizeof(int32) * Max(tr->nrows, 1), MCXT_ALLOC_HUGE);
-	cells = encode_leads(tr, shift, 0, lens, &ncells);
-	send_all(results, lens, sizeof(int32) * tr->nrows);
-	send_message(results, &ncells, sizeof(ncells));
-	send_all(results, cells, sizeof(PatternCell) * ncells);
+	tr->ncols = ncols;
+	build_patterns(tr);
+	send_message(results, &tr->pt.npatterns, sizeof(int64));
+	send_all(results, tr->pt.n, sizeof(double) * tr->pt.npatterns);
+	send_all(results, tr->pt.y, sizeof(double) * tr->pt.npatterns);
+	send_all(results, tr->pt.fold, tr->pt.npatterns);
+	send_all(results, tr->row_pattern, sizeof(int64) * tr->nrows);
 }
 
 /*
- * The worker's part after its reading: its leads' sample, ranges and cells
- * while tr holds them, then its patterns, which it sums at each point it
- * is sent, until it is told it is done or the backend goes.
+ * Worker, ORDER_SUM: computes what the backend asks on its patterns, or on
+ * the sample of them it took, and sends the result
+ */
+static void
+serve_sum(const Patterns *pt, const Order *o, const char *data, Size len,
+		  shm_mq_handle *results)
+{
+	double	   *beta,
+			   *out;
+	Size		size;
+
+	if (o->ncols != pt->ncols || len != sizeof(Order) + sizeof(double) * o->ncols)
+		malformed("order");
+	beta = palloc(sizeof(double) * o->ncols);
+	memcpy(beta, data + sizeof(Order), sizeof(double) * o->ncols);
+	size = pattern_sum_size(pt->ncols, o->what, pt->npatterns);
+	out = palloc_extended(sizeof(double) * Max(size, 1), MCXT_ALLOC_HUGE);
+	pattern_sum(pt, o->what, 0, pt->npatterns, o->fold, beta, out);
+	send_message(results, out, sizeof(double) * size);
+	pfree(out);
+	pfree(beta);
+}
+
+/*
+ * The worker's part after its reading: the sample, ranges and patterns of
+ * its leads, then what the fits ask of its patterns, until it is told it
+ * is done or the backend goes.
  */
 static void
 serve(Trainer *tr, shm_mq_handle *orders, shm_mq_handle *results)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	Patterns	pt;
+	bool		encoded = false;
+	Patterns	sample;
 
-	memset(&pt, 0, sizeof(pt));
+	memset(&sample, 0, sizeof(sample));
+	MemoryContextSwitchTo(tr->cxt);
 	for (;;)
 	{
 		Size		len;
 		char	   *data = receive_message(orders, &len);
 		Order		o;
-		double	   *beta,
-				   *out;
-		Size		size;
 
 		if (data == NULL)
 			return;				/* the backend has gone */
 		if (len < sizeof(Order))
 			malformed("order");
 		memcpy(&o, data, sizeof(Order));
-		if ((o.kind == ORDER_SAMPLE || o.kind == ORDER_BINS ||
-			 o.kind == ORDER_ENCODE) &&
-			(tr == NULL || o.ntokens != tr->ntokens))
+		if (o.kind == ORDER_SAMPLE || o.kind == ORDER_BINS || o.kind == ORDER_ENCODE
+			? encoded || o.ntokens != tr->ntokens
+			: !encoded && o.kind != ORDER_DONE)
 			malformed("order");
-		/* what is made for the leads goes with them */
-		MemoryContextSwitchTo(tr != NULL ? tr->cxt : cxt);
 		switch (o.kind)
 		{
 			case ORDER_SAMPLE:
@@ -643,28 +648,17 @@ serve(Trainer *tr, shm_mq_handle *orders, shm_mq_handle *results)
 				serve_bins(tr, data + sizeof(Order), data + len, results);
 				break;
 			case ORDER_ENCODE:
-				serve_encode(tr, data + sizeof(Order), data + len, results);
-				/* its leads are the backend's now */
-				MemoryContextSwitchTo(cxt);
-				MemoryContextDelete(tr->cxt);
-				tr = NULL;
+				serve_encode(tr, o.ncols, data + sizeof(Order), data + len,
+							 results);
+				encoded = true;
 				break;
-			case ORDER_PATTERNS:
-				if (!receive_patterns(orders, &o, &pt))
-					return;
+			case ORDER_EVERY:
+				if (o.stride < 1 || o.first < 0)
+					malformed("order");
+				sample = patterns_every(&tr->pt, o.fold, o.stride, o.first);
 				break;
 			case ORDER_SUM:
-				if (o.ncols != pt.ncols ||
-					len != sizeof(Order) + sizeof(double) * o.ncols)
-					malformed("order");
-				beta = palloc(sizeof(double) * o.ncols);
-				memcpy(beta, data + sizeof(Order), sizeof(double) * o.ncols);
-				size = pattern_sum_size(pt.ncols, o.what);
-				out = palloc_extended(sizeof(double) * size, MCXT_ALLOC_HUGE);
-				pattern_sum(&pt, o.what, 0, pt.npatterns, o.fold, beta, out);
-				send_message(results, out, sizeof(double) * size);
-				pfree(out);
-				pfree(beta);
+				serve_sum(o.sample ? &sample : &tr->pt, &o, data, len, results);
 				break;
 			case ORDER_DONE:
 				return;
@@ -703,6 +697,8 @@ scoring_train_worker(dsm_segment *seg, shm_toc *toc)
 	trainer_set_config(tr, scoring_config());
 	tr->histories = read_histories(cxt, task->since, task->until);
 	read_training_part(tr, task->since, task->until, task->first, MaxBlockNumber);
+	histories_destroy(tr->histories);
+	tr->histories = NULL;
 	send_part(mqh, tr);
 	SPI_finish();
 
@@ -846,6 +842,7 @@ read_training_data(Trainer *tr, TimestampTz since, TimestampTz until,
 	tr->histories = read_histories(tr->cxt, since, until);
 	if (task.first > 0)
 		read_training_part(tr, since, until, 0, task.first - 1);
+	tr->part_rows = tr->nrows;
 
 	tr->workers = par->pcxt != NULL ? 1 : 0;
 	if (par->pcxt != NULL)
@@ -878,6 +875,7 @@ send_order(TrainParallel *par, OrderKind kind, StringInfo buf)
 	memset(&o, 0, sizeof(o));
 	o.kind = kind;
 	o.ntokens = par->ntokens;
+	o.ncols = par->ncols;
 	memcpy(buf->data, &o, sizeof(o));
 	if (!try_send(par->to_worker, buf->data, buf->len))
 		worker_gone(par);
@@ -1048,6 +1046,7 @@ remote_encode_begin(Trainer *tr)
 				w;
 	StringInfoData buf;
 
+	par->ncols = tr->ncols;
 	start_order(&buf);
 	for (w = 0; w < n; w++)
 	{
@@ -1077,53 +1076,48 @@ remote_encode_begin(Trainer *tr)
 	send_order(par, ORDER_ENCODE, &buf);
 }
 
-/* How many cells the worker's leads may have at most */
-int64
-remote_encode_room(Trainer *tr)
-{
-	TrainParallel *par = tr->parallel;
-	int64		room;
-	Size		len;
-
-	memcpy(&room, answer(par, &len, sizeof(room), "cells"), sizeof(room));
-	if (room < 0)
-		malformed("cells");
-	return room;
-}
-
 /*
- * Takes the worker's encoded leads: their counts of cells into lens, the
- * cells (at most room) into cells.
+ * Takes what this backend needs of the patterns the worker kept of its
+ * leads (build_patterns): their n, y and fold after the patterns kept
+ * here, from tr->pt.split on, and the pattern of each of its leads.
  */
 void
-remote_encode_end(Trainer *tr, PatternCell *cells, int64 room, int32 *lens)
+remote_patterns(Trainer *tr)
 {
 	TrainParallel *par = tr->parallel;
-	int64		ncells,
-				sum = 0,
+	Patterns   *pt = &tr->pt;
+	int64		first = pt->npatterns,
+				local = tr->nrows - tr->remote_rows,
+				m,
 				i;
 	Size		len;
 
-	if (!receive_into(par->from_worker, lens, sizeof(int32) * tr->remote_rows))
+	memcpy(&m, answer(par, &len, sizeof(m), "patterns"), sizeof(m));
+	if (m < 0 || m > tr->remote_rows)
+		malformed("patterns");
+	if (!receive_into(par->from_worker, pt->n + first, sizeof(double) * m) ||
+		!receive_into(par->from_worker, pt->y + first, sizeof(double) * m) ||
+		!receive_into(par->from_worker, pt->fold + first, m) ||
+		!receive_into(par->from_worker, tr->row_pattern + local,
+					  sizeof(int64) * tr->remote_rows))
 		worker_gone(par);
-	memcpy(&ncells, answer(par, &len, sizeof(ncells), "cells"), sizeof(ncells));
-	for (i = 0; i < tr->remote_rows; i++)
+	for (i = local; i < tr->nrows; i++)
 	{
-		if (lens[i] < 0)
-			malformed("cells");
-		sum += lens[i];
+		if (tr->row_pattern[i] < 0 || tr->row_pattern[i] >= m)
+			malformed("patterns");
+		tr->row_pattern[i] += first;
 	}
-	if (ncells != sum || ncells > room)
-		malformed("cells");
-	if (!receive_into(par->from_worker, cells, sizeof(PatternCell) * ncells))
-		worker_gone(par);
+	/* their cells are the worker's */
+	for (i = first; i < first + m; i++)
+		pt->start[i + 1] = pt->start[first];
+	pt->npatterns = first + m;
 }
 
-/* Helper: sends the worker the point to sum its patterns at */
+/* Sends the worker what to compute on its patterns or its sample of them */
 static void
-helper_start(void *arg, PatternSum what, int fold, const double *beta)
+send_sum(TrainParallel *par, bool sample, PatternSum what, int fold,
+		 const double *beta)
 {
-	TrainParallel *par = (TrainParallel *) arg;
 	Size		len = sizeof(Order) + sizeof(double) * par->ncols;
 	char	   *msg = palloc0(len);
 	Order	   *o = (Order *) msg;
@@ -1132,67 +1126,79 @@ helper_start(void *arg, PatternSum what, int fold, const double *beta)
 	o->what = what;
 	o->fold = fold;
 	o->ncols = par->ncols;
+	o->sample = sample;
 	memcpy(msg + sizeof(Order), beta, sizeof(double) * par->ncols);
 	if (!try_send(par->to_worker, msg, len))
 		worker_gone(par);
 	pfree(msg);
 }
 
-/* Helper: takes the worker's sum */
+/* Helper: sends the worker the point to compute on its patterns at */
 static void
-helper_finish(void *arg, PatternSum what, double *out)
+helper_start(void *arg, PatternSum what, int fold, const double *beta)
+{
+	send_sum((TrainParallel *) arg, false, what, fold, beta);
+}
+
+/* Helper: the same on its sample of them */
+static void
+sample_start(void *arg, PatternSum what, int fold, const double *beta)
+{
+	send_sum((TrainParallel *) arg, true, what, fold, beta);
+}
+
+/* Helper: takes the worker's result, size doubles */
+static void
+helper_finish(void *arg, double *out, Size size)
 {
 	TrainParallel *par = (TrainParallel *) arg;
-	Size		expect = sizeof(double) * pattern_sum_size(par->ncols, what);
 	Size		len;
-	char	   *data = receive_message(par->from_worker, &len);
+	const char *data = answer(par, &len, sizeof(double) * size, "sums");
 
-	if (data == NULL)
-		worker_gone(par);
-	if (len != expect)
-		malformed("sums");
 	memcpy(out, data, len);
 }
 
 /*
- * Hands the worker, if there is one, a copy of the patterns from
- * tr->pt.split on, and makes it the patterns' helper for the fits.
+ * Helper: has the worker take the sample of its patterns that
+ * patterns_every() takes of this backend's, and gives its helper
+ */
+static PatternHelper *
+helper_every(void *arg, int fold, int64 stride)
+{
+	TrainParallel *par = (TrainParallel *) arg;
+	Order		o;
+
+	memset(&o, 0, sizeof(o));
+	o.kind = ORDER_EVERY;
+	o.fold = fold;
+	o.stride = stride;
+	o.first = par->split;
+	if (!try_send(par->to_worker, &o, sizeof(o)))
+		worker_gone(par);
+	return &par->sample_helper;
+}
+
+/*
+ * Makes the worker, if there is one, the helper of the patterns from
+ * tr->pt.split on, which it holds (build_patterns), for the fits.
  */
 void
-share_patterns(Trainer *tr)
+use_helper(Trainer *tr)
 {
 	TrainParallel *par = tr->parallel;
-	Patterns   *pt = &tr->pt;
-	int64		m = pt->npatterns - pt->split,
-				base = pt->start[pt->split],
-				i;
-	int64	   *start;
-	Order		o;
 
 	if (par == NULL || par->pcxt == NULL)
 		return;
-	memset(&o, 0, sizeof(o));
-	o.kind = ORDER_PATTERNS;
-	o.ncols = pt->ncols;
-	o.npatterns = m;
-	o.ncells = pt->start[pt->npatterns] - base;
-	start = palloc_extended(sizeof(int64) * (m + 1), MCXT_ALLOC_HUGE);
-	for (i = 0; i <= m; i++)
-		start[i] = pt->start[pt->split + i] - base;
-	if (!try_send(par->to_worker, &o, sizeof(o)) ||
-		!send_pieces(par->to_worker, start, sizeof(int64) * (m + 1)) ||
-		!send_pieces(par->to_worker, pt->n + pt->split, sizeof(double) * m) ||
-		!send_pieces(par->to_worker, pt->y + pt->split, sizeof(double) * m) ||
-		!send_pieces(par->to_worker, pt->fold + pt->split, m) ||
-		!send_pieces(par->to_worker, pt->cells + base, sizeof(PatternCell) * o.ncells))
-		worker_gone(par);
-	pfree(start);
-
-	par->ncols = pt->ncols;
+	par->split = tr->pt.split;
 	par->helper.start = helper_start;
 	par->helper.finish = helper_finish;
+	par->helper.every = helper_every;
 	par->helper.arg = par;
-	pt->helper = &par->helper;
+	par->sample_helper.start = sample_start;
+	par->sample_helper.finish = helper_finish;
+	par->sample_helper.every = NULL;
+	par->sample_helper.arg = par;
+	tr->pt.helper = &par->helper;
 }
 
 /*

@@ -13,12 +13,16 @@
 
 #include <math.h>
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "train.h"
@@ -110,10 +114,13 @@ bool
 compute_bands(Trainer *tr, const double *beta, double *bands)
 {
 	double	   *expected = palloc(sizeof(double) * Max(tr->nrows, 1));
+	double	   *etas = palloc_extended(sizeof(double) * Max(tr->pt.npatterns, 1),
+									   MCXT_ALLOC_HUGE);
 	int64		n = 0,
 				i;
 	int			b;
 
+	pattern_logits(&tr->pt, beta, etas);
 	for (i = 0; i < tr->nrows; i++)
 	{
 		LeadRow    *r = &tr->rows[i];
@@ -121,9 +128,10 @@ compute_bands(Trainer *tr, const double *beta, double *bands)
 
 		if (isnan(r->potential))
 			continue;
-		p = logistic(pattern_logit(&tr->pt, tr->row_pattern[i], beta));
+		p = logistic(etas[tr->row_pattern[i]]);
 		expected[n++] = p * (r->potential + (tr->ltv ? tr->ltv[r->segment] : 0));
 	}
+	pfree(etas);
 	if (n == 0)
 		return false;
 	qsort(expected, n, sizeof(double), double_cmp);
@@ -302,6 +310,21 @@ store_bands(const double *bands)
 	run("INSERT INTO scoring.priority_band (priority, min_expected_profit)"
 		" VALUES (1, $1), (2, $2), (3, $3), (4, $4)",
 		4, argtypes, args, SPI_OK_INSERT);
+}
+
+/*
+ * Fails at once, not after reading every lead, when the caller may not add
+ * a model, with the error storing it would raise
+ */
+void
+check_store_allowed(void)
+{
+	Oid			relid = get_relname_relid("model",
+										  get_namespace_oid("scoring", false));
+	AclResult	acl = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
+
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, "model");
 }
 
 /* Whether any priority band exists */

@@ -8,12 +8,14 @@
 --	same coefficients, ranges, metrics and counts, every lead is read once
 --	whichever half it is stored in, and the worker, which runs in this
 --	transaction, sees the leads this transaction inserted and has not
---	committed.  A training cancelled midway leaves nothing behind that
---	stops the next one from starting a worker.  Then the same on a table
---	of one block, whose first half is empty.
+--	committed.  The same with a warm start on a sample of the patterns,
+--	and the bands set from every lead's expected profit.  A training
+--	cancelled midway leaves nothing behind that stops the next one from
+--	starting a worker.  Then the same on a table of one block, whose first
+--	half is empty.
 --
 BEGIN;
-SELECT plan(16);
+SELECT plan(19);
 
 SET LOCAL timezone = 'UTC';
 
@@ -80,6 +82,15 @@ SET LOCAL max_parallel_maintenance_workers = 0;
 INSERT INTO m SELECT 'newton alone', scoring.train('2023-01-01', '2024-01-01', '{"holdout": 0}');
 SET LOCAL max_parallel_maintenance_workers = 2;
 INSERT INTO m SELECT 'newton worker', scoring.train('2023-01-01', '2024-01-01', '{"holdout": 0}');
+-- a warm start on every 12th pattern, whose sums the worker shares too,
+-- and the bands set from the expected profit of every lead
+SET LOCAL max_parallel_maintenance_workers = 0;
+INSERT INTO m SELECT 'warm alone',
+	   scoring.train('2023-01-01', '2024-01-01', '{"warm_sample": 500, "set_bands": true}');
+CREATE TEMP TABLE bands_alone AS SELECT * FROM scoring.priority_band;
+SET LOCAL max_parallel_maintenance_workers = 2;
+INSERT INTO m SELECT 'warm worker',
+	   scoring.train('2023-01-01', '2024-01-01', '{"warm_sample": 500, "set_bands": true}');
 -- allowed one, but no worker slot to be had: read here, apart
 SET LOCAL max_parallel_workers = 0;
 INSERT INTO m SELECT 'no slot', scoring.train('2023-01-01', '2024-01-01', '{"min_count": 3}');
@@ -91,7 +102,7 @@ SELECT run, n_rows, n_won, n_patterns, intercept, weights, numeric_features, ltv
 	   (metrics->'fit'->>'workers')::int AS workers
   FROM scoring.model JOIN m ON model_id = id;
 
-SELECT is((SELECT array_agg(workers ORDER BY run) FROM runs), '{0,0,1,0,1}',
+SELECT is((SELECT array_agg(workers ORDER BY run) FROM runs), '{0,0,1,0,0,1,1}',
 		  'a worker read half of the leads when one was allowed and could be had');
 SELECT is((SELECT n_rows FROM runs WHERE run = 'worker'),
 		  (SELECT count(*) FROM scoring.lead
@@ -99,7 +110,7 @@ SELECT is((SELECT n_rows FROM runs WHERE run = 'worker'),
 			  AND created_at >= '2023-01-01' AND created_at < '2024-01-01'),
 		  'every closed lead of the window is read once, whichever half it is in');
 SELECT is((SELECT count(DISTINCT (n_rows, n_won, n_patterns, intercept)) FROM runs
-			WHERE run NOT LIKE 'newton%'), 1::bigint,
+			WHERE run NOT LIKE 'newton%' AND run NOT LIKE 'warm%'), 1::bigint,
 		  'same counts, patterns and intercept with and without the worker');
 SELECT is((SELECT weights FROM runs WHERE run = 'worker'),
 		  (SELECT weights FROM runs WHERE run = 'alone'),
@@ -110,6 +121,18 @@ SELECT ok((SELECT (metrics->'fit'->>'hessians')::int >= 1 AND jsonb_typeof(weigh
 SELECT is((SELECT (n_rows, weights, numeric_features, metrics)::text FROM runs WHERE run = 'newton worker'),
 		  (SELECT (n_rows, weights, numeric_features, metrics)::text FROM runs WHERE run = 'newton alone'),
 		  'Newton: the same model whether the worker summed half of the patterns or not');
+SELECT ok((SELECT bool_and((metrics->'fit'->>'warm')::int BETWEEN 400 AND 600
+					   AND (metrics->>'bands_set')::bool)
+			  FROM scoring.model JOIN m ON model_id = id WHERE run LIKE 'warm%'),
+		  'the warm start fitted a sample of about 500 patterns, and the bands were set');
+SELECT is((SELECT (n_rows, weights, numeric_features, metrics)::text FROM runs WHERE run = 'warm worker'),
+		  (SELECT (n_rows, weights, numeric_features, metrics)::text FROM runs WHERE run = 'warm alone'),
+		  'warm start: the same model whether the worker summed its part of the sample or not');
+SELECT is((SELECT array_agg((priority, min_expected_profit) ORDER BY priority)::text
+			 FROM scoring.priority_band),
+		  (SELECT array_agg((priority, min_expected_profit) ORDER BY priority)::text
+			 FROM bands_alone),
+		  'the same bands whether the worker computed the logits of its leads or not');
 SELECT is((SELECT (n_rows, weights, numeric_features, ltv, metrics)::text FROM runs WHERE run = 'no slot'),
 		  (SELECT (n_rows, weights, numeric_features, ltv, metrics)::text FROM runs WHERE run = 'alone'),
 		  'no worker slot: the same model, read here');
