@@ -787,28 +787,49 @@ for_each_row(const char *sql, int nargs, const Oid *types, const Datum *values,
 /* The pass of read_histories() over one client's leads after another */
 typedef struct HistoryWalk
 {
-	histories_hash *histories;
+	Histories  *histories;
+	MemoryContext cxt;			/* of the histories */
 	TimestampTz since;
 	Closings	pending;		/* the client's wins not yet closed */
 	int64		client;
 	bool		have_client;
+	int64		first;			/* the client's first moment kept */
 	TimestampTz at;				/* the moment of the last lead */
 	int64		leads;			/* the client's leads before it */
 	int64		wins;			/* and its wins closed by then */
 } HistoryWalk;
+
+/* Indexes the moments kept of the client the walk leaves */
+static void
+history_client_done(HistoryWalk *w)
+{
+	Histories  *h = w->histories;
+	HistoryClient *c;
+	bool		found;
+
+	if (!w->have_client || h->nmoments == w->first)
+		return;
+	c = history_clients_insert(h->clients, w->client, &found);
+	c->first = w->first;
+	c->nmoments = h->nmoments - w->first;
+	c->cursor = w->first;
+}
 
 /* One lead: client_id, created_at, closed_at when won */
 static void
 history_row(void *arg, Datum *v, bool *null)
 {
 	HistoryWalk *w = (HistoryWalk *) arg;
+	Histories  *h = w->histories;
 	int64		client = DatumGetInt64(v[0]);
 	TimestampTz t = DatumGetTimestampTz(v[1]);
 
 	if (!w->have_client || client != w->client)
 	{
+		history_client_done(w);
 		w->client = client;
 		w->have_client = true;
+		w->first = h->nmoments;
 		w->leads = w->wins = 0;
 		w->pending.n = 0;
 	}
@@ -818,15 +839,14 @@ history_row(void *arg, Datum *v, bool *null)
 		w->wins += closings_settle(&w->pending, t);
 		if (t >= w->since)
 		{
-			HistoryKey	key;
-			History    *h;
-			bool		found;
+			HistoryMoment *m;
 
-			key.client_id = client;
-			key.at = t;
-			h = histories_insert(w->histories, key, &found);
-			h->leads = w->leads;
-			h->wins = w->wins;
+			h->moments = train_grow(w->cxt, h->moments, &h->cap, h->nmoments + 1,
+									sizeof(HistoryMoment));
+			m = &h->moments[h->nmoments++];
+			m->at = t;
+			m->leads = w->leads;
+			m->wins = w->wins;
 		}
 	}
 	w->leads++;
@@ -843,9 +863,10 @@ history_row(void *arg, Datum *v, bool *null)
  * taken from the heap of closing moments (closings.c), the moment's
  * history is kept, and its leads join the count.  Linear in the leads
  * (times log of the wins pending), where a lookup per lead would walk
- * each client's history once per lead.
+ * each client's history once per lead.  The moments come in order, so
+ * they are kept in an array, found by client (history_at).
  */
-histories_hash *
+Histories *
 read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 {
 	Oid			argtypes[1] = {TIMESTAMPTZOID};
@@ -853,7 +874,9 @@ read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 	HistoryWalk w;
 
 	memset(&w, 0, sizeof(w));
-	w.histories = histories_create(cxt, 1024, NULL);
+	w.histories = MemoryContextAllocZero(cxt, sizeof(Histories));
+	w.histories->clients = history_clients_create(cxt, 1024, NULL);
+	w.cxt = cxt;
 	w.since = since;
 	w.pending.cxt = CurrentMemoryContext;
 	for_each_row("SELECT client_id, created_at,"
@@ -862,9 +885,77 @@ read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 				 " WHERE client_id IS NOT NULL AND created_at < $1"
 				 " ORDER BY client_id, created_at",
 				 1, argtypes, args, history_row, &w);
+	history_client_done(&w);
 	if (w.pending.v != NULL)
 		pfree(w.pending.v);
 	return w.histories;
+}
+
+/* Frees what read_histories() made */
+void
+free_histories(Histories *h)
+{
+	history_clients_destroy(h->clients);
+	if (h->moments != NULL)
+		pfree(h->moments);
+	pfree(h);
+}
+
+/* The first of moments lo..hi-1 at or after at; hi when none is */
+static inline int64
+moment_from(const HistoryMoment *moments, int64 lo, int64 hi, TimestampTz at)
+{
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (moments[mid].at < at)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The client's history at the moment at, NULL when it has no lead then.
+ * A table keeps its leads much in the order they came, so the search
+ * starts where the client's last lookup ended and gallops forward.
+ */
+static const HistoryMoment *
+history_at(Histories *h, int64 client, TimestampTz at)
+{
+	HistoryClient *c = history_clients_lookup(h->clients, client);
+	int64		end,
+				i;
+
+	if (c == NULL)
+		return NULL;
+	end = c->first + c->nmoments;
+	i = c->cursor;
+	if (h->moments[i].at > at)
+		i = moment_from(h->moments, c->first, i, at);
+	else if (h->moments[i].at < at)
+	{
+		int64		lo = i + 1,
+					hi,
+					step = 1;
+
+		/* moments[lo - 1] is before at */
+		for (;;)
+		{
+			hi = Min(lo + step, end);
+			if (hi == end || h->moments[hi - 1].at >= at)
+				break;
+			lo = hi;
+			step *= 2;
+		}
+		i = moment_from(h->moments, lo, hi, at);
+	}
+	if (i == end || h->moments[i].at != at)
+		return NULL;
+	c->cursor = i;
+	return &h->moments[i];
 }
 
 /*
@@ -895,12 +986,9 @@ read_training_row(void *arg, Datum *v, bool *null)
 	lead.client_turnover = null[11] ? NULL : DatumGetNumeric(v[11]);
 	if (!null[12])
 	{
-		HistoryKey	key;
-		History    *h;
+		const HistoryMoment *h = history_at(tr->histories, DatumGetInt64(v[12]),
+											DatumGetTimestampTz(v[13]));
 
-		key.client_id = DatumGetInt64(v[12]);
-		key.at = DatumGetTimestampTz(v[13]);
-		h = histories_lookup(tr->histories, key);
 		if (h != NULL)
 		{
 			lead.prior_leads = h->leads;

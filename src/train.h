@@ -138,43 +138,61 @@ typedef struct LeadRow
 #define LEAD_RAW_END(tr, i) \
 	((i) + 1 < (tr)->nrows ? (tr)->rows[(i) + 1].raw_start : (tr)->nraw)
 
-/* A client at a moment: its history is the same for all its leads then */
-typedef struct HistoryKey
+/*
+ * The client history of the training leads (read_histories): the moments
+ * of the window at which each client has a lead, in order, each with the
+ * client's leads created before it and those of them won and closed by
+ * then (the same for all its leads of that moment); a client's moments
+ * are found through a small hash on the client.
+ */
+typedef struct HistoryMoment
 {
-	int64		client_id;
 	TimestampTz at;
-} HistoryKey;
-
-typedef struct History
-{
-	HistoryKey	key;
-	char		status;
 	int64		leads;
 	int64		wins;
-} History;
+} HistoryMoment;
 
-/* The finaliser of MurmurHash3 over the key's two halves */
-static inline uint32
-history_hash(HistoryKey k)
+typedef struct HistoryClient
 {
-	uint64		h = (uint64) k.client_id * UINT64CONST(0x9E3779B97F4A7C15) ^ (uint64) k.at;
+	int64		client_id;
+	char		status;
+	int64		first;			/* its first moment in Histories.moments */
+	int64		nmoments;
+	int64		cursor;			/* the moment it was last looked up at */
+} HistoryClient;
+
+/* The finaliser of MurmurHash3 */
+static inline uint32
+client_hash(int64 client_id)
+{
+	uint64		h = (uint64) client_id;
 
 	h ^= h >> 33;
 	h *= UINT64CONST(0xff51afd7ed558ccd);
 	h ^= h >> 33;
+	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	h ^= h >> 33;
 	return (uint32) h;
 }
 
-#define SH_PREFIX		histories
-#define SH_ELEMENT_TYPE History
-#define SH_KEY_TYPE		HistoryKey
-#define SH_KEY			key
-#define SH_HASH_KEY(tb, k) history_hash(k)
-#define SH_EQUAL(tb, a, b) ((a).client_id == (b).client_id && (a).at == (b).at)
+#define SH_PREFIX		history_clients
+#define SH_ELEMENT_TYPE HistoryClient
+#define SH_KEY_TYPE		int64
+#define SH_KEY			client_id
+#define SH_HASH_KEY(tb, k) client_hash(k)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
 #define SH_SCOPE		static inline
 #define SH_DECLARE
 #define SH_DEFINE
 #include "lib/simplehash.h"
+
+typedef struct Histories
+{
+	history_clients_hash *clients;
+	HistoryMoment *moments;
+	int64		nmoments;
+	int64		cap;
+} Histories;
 
 /* Everything a training run holds */
 typedef struct Trainer
@@ -206,7 +224,7 @@ typedef struct Trainer
 	int32		fixed_at[FIXED_PLACES]; /* index in fields, or -1 */
 
 	/* the client history of every (client, moment) of the window */
-	histories_hash *histories;
+	Histories  *histories;
 	int			workers;		/* parallel workers that read leads */
 	struct TrainParallel *parallel; /* the parallel section (train_parallel.c) */
 
@@ -253,8 +271,9 @@ extern void *train_grow(MemoryContext cxt, void *array, int64 *cap, int64 need,
 						Size sz);
 extern Trainer *trainer_create(Jsonb *options);
 extern void trainer_set_config(Trainer *tr, ScoringConfig *config);
-extern histories_hash *read_histories(MemoryContext cxt, TimestampTz since,
-									  TimestampTz until);
+extern Histories *read_histories(MemoryContext cxt, TimestampTz since,
+								 TimestampTz until);
+extern void free_histories(Histories *h);
 extern void read_training_part(Trainer *tr, TimestampTz since, TimestampTz until,
 							   BlockNumber first, BlockNumber last);
 extern void merge_tokens(Trainer *tr, const Token *tokens, int32 n, int32 *map);

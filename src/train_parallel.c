@@ -115,7 +115,7 @@ typedef struct Order
 	PatternSum	what;			/* SUM: at the point that follows (ncols
 								 * doubles) */
 	int			fold;			/* SUM, EVERY */
-	int			ncols;			/* SUM */
+	int			ncols;			/* SUM, ENCODE */
 	bool		sample;			/* SUM: on the sample ORDER_EVERY took */
 	int64		stride;			/* EVERY: patterns_every()'s */
 	int64		first;			/* EVERY: the number of the first pattern */
@@ -494,6 +494,7 @@ serve_sample(Trainer *tr, const char *p, const char *end,
 			appendBinaryStringInfo(&buf, (char *) sample[i],
 								   sizeof(float4) * nsample[i]);
 	send_message(results, buf.data, buf.len);
+	pfree(buf.data);
 }
 
 /*
@@ -530,6 +531,7 @@ serve_bins(Trainer *tr, const char *p, const char *end,
 			appendBinaryStringInfo(&buf, (char *) tr->tokens[i].bin_count,
 								   sizeof(int64) * (tr->tokens[i].ncuts + 1));
 	send_message(results, buf.data, buf.len);
+	pfree(buf.data);
 }
 
 /*
@@ -629,15 +631,18 @@ serve(Trainer *tr, shm_mq_handle *orders, shm_mq_handle *results)
 		Size		len;
 		char	   *data = receive_message(orders, &len);
 		Order		o;
+		bool		of_leads;
 
 		if (data == NULL)
 			return;				/* the backend has gone */
 		if (len < sizeof(Order))
 			malformed("order");
 		memcpy(&o, data, sizeof(Order));
-		if (o.kind == ORDER_SAMPLE || o.kind == ORDER_BINS || o.kind == ORDER_ENCODE
-			? encoded || o.ntokens != tr->ntokens
-			: !encoded && o.kind != ORDER_DONE)
+		/* the orders on the leads come first, those on the patterns after */
+		of_leads = o.kind == ORDER_SAMPLE || o.kind == ORDER_BINS ||
+			o.kind == ORDER_ENCODE;
+		if (of_leads ? encoded || o.ntokens != tr->ntokens :
+			!encoded && o.kind != ORDER_DONE)
 			malformed("order");
 		switch (o.kind)
 		{
@@ -697,7 +702,7 @@ scoring_train_worker(dsm_segment *seg, shm_toc *toc)
 	trainer_set_config(tr, scoring_config());
 	tr->histories = read_histories(cxt, task->since, task->until);
 	read_training_part(tr, task->since, task->until, task->first, MaxBlockNumber);
-	histories_destroy(tr->histories);
+	free_histories(tr->histories);
 	tr->histories = NULL;
 	send_part(mqh, tr);
 	SPI_finish();
@@ -904,8 +909,9 @@ append_bounds(StringInfo buf, Trainer *tr)
 	{
 		Token	   *t = &tr->tokens[par->tokmap[w]];
 
-		appendBinaryStringInfo(buf, (char *) t->bounds,
-							   sizeof(float4) * t->ncuts);
+		if (t->ncuts > 0)
+			appendBinaryStringInfo(buf, (char *) t->bounds,
+								   sizeof(float4) * t->ncuts);
 	}
 }
 
