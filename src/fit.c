@@ -50,10 +50,18 @@
 /* Newton's method factors a dense Hessian of at most this many columns */
 #define NEWTON_MAX_COLS 1500
 
-/* Newton stops when the decrement per lead falls below NEWTON_TOLERANCE, or
- * after a full step taken from below NEWTON_LAST_STEP */
+/*
+ * Newton stops when the decrement per lead falls below NEWTON_TOLERANCE, or
+ * after a full step taken from below NEWTON_LAST_STEP; L-BFGS when no
+ * coordinate of the gradient per lead is above LBFGS_TOLERANCE.  A fit that
+ * is only measured (FIT_TO_MEASURE) stops at the looser tolerances: its
+ * metrics are stored to six digits, which they reach long before.
+ */
 #define NEWTON_TOLERANCE 1e-12
+#define NEWTON_MEASURE_TOLERANCE 1e-9
 #define NEWTON_LAST_STEP 1e-8
+#define LBFGS_TOLERANCE 1e-7
+#define LBFGS_MEASURE_TOLERANCE 3e-6
 
 /* A step with an old Hessian must cut the decrement at least this much */
 #define CHORD_RATE 10.0
@@ -392,12 +400,12 @@ fold_weight(const Patterns *pt, int fold)
 
 /*
  * Fits with L-BFGS: stops when the largest gradient component per lead
- * falls below 1e-7, the objective stops moving, or after max_iter
- * iterations.
+ * falls below LBFGS_TOLERANCE (or LBFGS_MEASURE_TOLERANCE), the objective
+ * stops moving, or after max_iter iterations.
  */
 static FitResult
 fit_lbfgs(const Patterns *pt, int fold, double l2, int max_iter,
-		  double *beta)
+		  FitPrecision precision, double *beta)
 {
 	int			n = pt->ncols;
 	double	   *g = palloc(sizeof(double) * n);
@@ -421,7 +429,8 @@ fit_lbfgs(const Patterns *pt, int fold, double l2, int max_iter,
 		y[i] = palloc(sizeof(double) * n);
 	}
 	weight = fold_weight(pt, fold);
-	gtol = 1e-7 * Max(weight, 1.0);
+	gtol = (precision == FIT_TO_KEEP ? LBFGS_TOLERANCE : LBFGS_MEASURE_TOLERANCE) *
+		Max(weight, 1.0);
 
 	f = objective(pt, fold, l2, beta, g);
 	while (res.iterations < max_iter)
@@ -574,7 +583,8 @@ newton_step(const double *h, const double *g, double scale, double *d, int n)
 
 /*
  * Fits with Newton's method and a backtracking line search: stops when the
- * Newton decrement per lead falls below NEWTON_TOLERANCE, after a full
+ * Newton decrement per lead falls below NEWTON_TOLERANCE (or, measured,
+ * NEWTON_MEASURE_TOLERANCE), after a full
  * step with a fresh Hessian from below NEWTON_LAST_STEP, or after max_iter
  * iterations.  Returns false in *ok when the Hessian could not be
  * factored, for the caller to go on with L-BFGS.
@@ -598,7 +608,7 @@ newton_step(const double *h, const double *g, double scale, double *d, int n)
  */
 static FitResult
 fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
-		   double *beta, bool *ok, FitCarry *carry)
+		   FitPrecision precision, double *beta, bool *ok, FitCarry *carry)
 {
 	int			n = pt->ncols;
 	double	   *g = palloc(sizeof(double) * n);
@@ -652,7 +662,8 @@ fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
 		have_factor = true;
 		res.iterations++;
 		res.hessians += fresh ? 1 : 0;
-		if (decrement / weight < NEWTON_TOLERANCE)
+		if (decrement / weight < (precision == FIT_TO_KEEP ?
+								  NEWTON_TOLERANCE : NEWTON_MEASURE_TOLERANCE))
 		{
 			res.converged = true;
 			break;
@@ -782,7 +793,8 @@ fit_warm_start(const Patterns *pt, int fold, double l2, int max_iter,
 	sub = patterns_every(pt, fold, stride, 0);
 	share = fold_weight(&sub, -1) / Max(fold_weight(pt, fold), 1.0);
 	if (sub.npatterns > 0)
-		fit_newton(&sub, -1, l2 * share, max_iter, beta, &ok, carry);
+		fit_newton(&sub, -1, l2 * share, max_iter, FIT_TO_KEEP, beta, &ok,
+				   carry);
 	m = sub.npatterns;
 	pfree(sub.start);
 	pfree(sub.cells);
@@ -794,24 +806,25 @@ fit_warm_start(const Patterns *pt, int fold, double l2, int max_iter,
 
 /*
  * Fits beta (ncols coefficients, beta[0] the intercept; used as the
- * starting point) on the patterns of fold (-1: all): Newton's method when
- * the Hessian is small enough to factor, L-BFGS otherwise.  carry, when
- * given, hands a factored Hessian from one Newton fit to the next.
+ * starting point) on the patterns of fold (-1: all), as closely as
+ * precision says: Newton's method when the Hessian is small enough to
+ * factor, L-BFGS otherwise.  carry, when given, hands a factored Hessian
+ * from one Newton fit to the next.
  */
 FitResult
 fit_logistic(const Patterns *pt, int fold, double l2, int max_iter,
-			 double *beta, FitCarry *carry)
+			 FitPrecision precision, double *beta, FitCarry *carry)
 {
 	FitResult	res;
 	bool		ok = false;
 
 	if (pt->ncols <= NEWTON_MAX_COLS)
 	{
-		res = fit_newton(pt, fold, l2, max_iter, beta, &ok, carry);
+		res = fit_newton(pt, fold, l2, max_iter, precision, beta, &ok, carry);
 		if (ok)
 			return res;
 	}
-	return fit_lbfgs(pt, fold, l2, max_iter, beta);
+	return fit_lbfgs(pt, fold, l2, max_iter, precision, beta);
 }
 
 /* A pattern's predicted probability, for sorting by score */

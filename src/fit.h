@@ -84,8 +84,16 @@ typedef struct FitCarry
 	double		weight;
 } FitCarry;
 
+/* How closely a fit approaches the optimum */
+typedef enum FitPrecision
+{
+	FIT_TO_KEEP,				/* the model stored */
+	FIT_TO_MEASURE				/* a fit only measured on held-out leads */
+} FitPrecision;
+
 extern FitResult fit_logistic(const Patterns *pt, int fold, double l2,
-							  int max_iter, double *beta, FitCarry *carry);
+							  int max_iter, FitPrecision precision,
+							  double *beta, FitCarry *carry);
 extern int64 fit_warm_start(const Patterns *pt, int fold, double l2,
 							int max_iter, int sample, double *beta,
 							FitCarry *carry);

@@ -1205,8 +1205,9 @@ trainer_create(Jsonb *options)
  * Fits the coefficients into beta: first on the training fold (from the
  * warm start's coefficients and factored Hessian), measured on the holdout
  * fold, then on all leads for the model that is kept (it goes on from the
- * first fit's).  The metrics of both go to metrics, the size of the warm
- * start's sample to *warm; returns the fit that is kept.
+ * first fit's).  The first is only measured, so it stops at the looser
+ * tolerance (fit.c).  The metrics of both go to metrics, the size of the
+ * warm start's sample to *warm; returns the fit that is kept.
  */
 static FitResult
 fit_and_measure(Trainer *tr, double *beta, StringInfo metrics, int64 *warm)
@@ -1220,14 +1221,15 @@ fit_and_measure(Trainer *tr, double *beta, StringInfo metrics, int64 *warm)
 	appendStringInfoString(metrics, "{\"holdout\": ");
 	if (tr->opt.holdout > 0)
 	{
-		fit_logistic(&tr->pt, 0, tr->opt.l2, tr->opt.max_iter, beta, &carry);
+		fit_logistic(&tr->pt, 0, tr->opt.l2, tr->opt.max_iter, FIT_TO_MEASURE,
+					 beta, &carry);
 		fold_metrics(&tr->pt, 1, beta, metrics);
 	}
 	else
 		appendStringInfoString(metrics, "null");
 
-	fit = fit_logistic(&tr->pt, -1, tr->opt.l2, tr->opt.max_iter, beta,
-					   &carry);
+	fit = fit_logistic(&tr->pt, -1, tr->opt.l2, tr->opt.max_iter, FIT_TO_KEEP,
+					   beta, &carry);
 	appendStringInfoString(metrics, ", \"train\": ");
 	fold_metrics(&tr->pt, -1, beta, metrics);
 	return fit;
