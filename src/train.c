@@ -813,6 +813,9 @@ history_client_done(HistoryWalk *w)
 	c->first = w->first;
 	c->nmoments = h->nmoments - w->first;
 	c->cursor = w->first;
+	c->kind = c->industry = c->okved = NULL;
+	c->core = -1;
+	c->turnover = NULL;
 }
 
 /* One lead: client_id, created_at, closed_at when won */
@@ -854,6 +857,36 @@ history_row(void *arg, Datum *v, bool *null)
 		closings_push(&w->pending, DatumGetTimestampTz(v[2]));
 }
 
+/* A copy in cxt of a text column, NULL for a null */
+static char *
+text_copy(MemoryContext cxt, Datum *v, bool *null, int col)
+{
+	return null[col] ? NULL : MemoryContextStrdup(cxt, TextDatumGetCString(v[col]));
+}
+
+/* One client: its row, kept when it has leads in the window */
+static void
+client_row(void *arg, Datum *v, bool *null)
+{
+	HistoryWalk *w = (HistoryWalk *) arg;
+	HistoryClient *c = history_clients_lookup(w->histories->clients,
+											  DatumGetInt64(v[0]));
+
+	if (c == NULL)
+		return;
+	c->kind = text_copy(w->cxt, v, null, 1);
+	c->industry = text_copy(w->cxt, v, null, 2);
+	c->okved = text_copy(w->cxt, v, null, 3);
+	c->core = null[4] ? -1 : DatumGetBool(v[4]) ? 1 : 0;
+	if (!null[5])
+	{
+		MemoryContext old = MemoryContextSwitchTo(w->cxt);
+
+		c->turnover = DatumGetNumericCopy(v[5]);
+		MemoryContextSwitchTo(old);
+	}
+}
+
 /*
  * The history of every client at every moment of [since, until) that has
  * a lead: the client's leads created before that moment, and those of
@@ -864,7 +897,9 @@ history_row(void *arg, Datum *v, bool *null)
  * history is kept, and its leads join the count.  Linear in the leads
  * (times log of the wins pending), where a lookup per lead would walk
  * each client's history once per lead.  The moments come in order, so
- * they are kept in an array, found by client (history_at).
+ * they are kept in an array, found by client (history_at).  Then the rows
+ * of those clients, which the leads take their client's attributes from
+ * (a join would probe a hash table of clients for every lead).
  */
 Histories *
 read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
@@ -888,6 +923,10 @@ read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 	history_client_done(&w);
 	if (w.pending.v != NULL)
 		pfree(w.pending.v);
+	for_each_row("SELECT client_id, kind, industry, okved, core_industry,"
+				 "       annual_turnover"
+				 "  FROM scoring.client",
+				 0, NULL, NULL, client_row, &w);
 	return w.histories;
 }
 
@@ -918,20 +957,16 @@ moment_from(const HistoryMoment *moments, int64 lo, int64 hi, TimestampTz at)
 }
 
 /*
- * The client's history at the moment at, NULL when it has no lead then.
+ * Client c's history at the moment at, NULL when it has no lead then.
  * A table keeps its leads much in the order they came, so the search
  * starts where the client's last lookup ended and gallops forward.
  */
 static const HistoryMoment *
-history_at(Histories *h, int64 client, TimestampTz at)
+history_at(Histories *h, HistoryClient *c, TimestampTz at)
 {
-	HistoryClient *c = history_clients_lookup(h->clients, client);
-	int64		end,
+	int64		end = c->first + c->nmoments,
 				i;
 
-	if (c == NULL)
-		return NULL;
-	end = c->first + c->nmoments;
 	i = c->cursor;
 	if (h->moments[i].at > at)
 		i = moment_from(h->moments, c->first, i, at);
@@ -978,28 +1013,34 @@ read_training_row(void *arg, Datum *v, bool *null)
 	lead.brand = text_column(v, null, 4);
 	lead.budget = null[5] ? NULL : DatumGetNumeric(v[5]);
 	lead.features = null[6] ? NULL : DatumGetJsonbP(v[6]);
-	lead.client_kind = text_column(v, null, 7);
-	lead.has_client = lead.client_kind != NULL;
-	lead.client_industry = text_column(v, null, 8);
-	lead.client_okved = text_column(v, null, 9);
-	lead.client_core = null[10] ? -1 : DatumGetBool(v[10]) ? 1 : 0;
-	lead.client_turnover = null[11] ? NULL : DatumGetNumeric(v[11]);
-	if (!null[12])
+	lead.client_core = -1;
+	if (!null[7])
 	{
-		const HistoryMoment *h = history_at(tr->histories, DatumGetInt64(v[12]),
-											DatumGetTimestampTz(v[13]));
+		HistoryClient *c = history_clients_lookup(tr->histories->clients,
+												  DatumGetInt64(v[7]));
+		const HistoryMoment *h;
 
-		if (h != NULL)
+		if (c != NULL)
 		{
-			lead.prior_leads = h->leads;
-			lead.prior_wins = h->wins;
+			lead.client_kind = c->kind;
+			lead.client_industry = c->industry;
+			lead.client_okved = c->okved;
+			lead.client_core = c->core;
+			lead.client_turnover = c->turnover;
+			h = history_at(tr->histories, c, DatumGetTimestampTz(v[8]));
+			if (h != NULL)
+			{
+				lead.prior_leads = h->leads;
+				lead.prior_wins = h->wins;
+			}
 		}
 	}
+	lead.has_client = lead.client_kind != NULL;
 
 	tr->rows = train_grow(tr->cxt, tr->rows, &tr->rows_cap, i + 1, sizeof(LeadRow));
 	r = &tr->rows[i];
 	r->raw_start = tr->nraw;
-	r->won = DatumGetBool(v[14]);
+	r->won = DatumGetBool(v[9]);
 	r->fold = in_holdout(&tr->opt, lead.lead_id) ? 1 : 0;
 	r->draw = lead_draw(lead.lead_id);
 	r->potential = lead_potential(tr, &lead);
@@ -1020,15 +1061,12 @@ read_training_row(void *arg, Datum *v, bool *null)
  * scan from PostgreSQL 14 on, a filter before).
  */
 #define TRAINING_QUERY \
-	"SELECT l.lead_id, l.shop, l.channel, l.category, l.brand, l.budget," \
-	"       l.features, c.kind, c.industry, c.okved, c.core_industry," \
-	"       c.annual_turnover, l.client_id, l.created_at," \
-	"       l.status = 'won'" \
-	"  FROM scoring.lead l" \
-	"  LEFT JOIN scoring.client c ON c.client_id = l.client_id" \
-	" WHERE l.status IN ('won', 'lost')" \
-	"   AND l.created_at >= $1 AND l.created_at < $2" \
-	"   AND l.ctid >= $3 AND l.ctid <= $4"
+	"SELECT lead_id, shop, channel, category, brand, budget, features," \
+	"       client_id, created_at, status = 'won'" \
+	"  FROM scoring.lead" \
+	" WHERE status IN ('won', 'lost')" \
+	"   AND created_at >= $1 AND created_at < $2" \
+	"   AND ctid >= $3 AND ctid <= $4"
 
 /* Takes what a lead's potential profit needs from the configuration */
 void

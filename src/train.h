@@ -139,11 +139,11 @@ typedef struct LeadRow
 	((i) + 1 < (tr)->nrows ? (tr)->rows[(i) + 1].raw_start : (tr)->nraw)
 
 /*
- * The client history of the training leads (read_histories): the moments
- * of the window at which each client has a lead, in order, each with the
+ * The clients of the training leads (read_histories): the moments of the
+ * window at which each client has a lead, in order, each with the
  * client's leads created before it and those of them won and closed by
- * then (the same for all its leads of that moment); a client's moments
- * are found through a small hash on the client.
+ * then (the same for all its leads of that moment); and through a small
+ * hash on the client, where its moments are and its row of scoring.client.
  */
 typedef struct HistoryMoment
 {
@@ -159,6 +159,12 @@ typedef struct HistoryClient
 	int64		first;			/* its first moment in Histories.moments */
 	int64		nmoments;
 	int64		cursor;			/* the moment it was last looked up at */
+	/* its row of scoring.client; kind is NULL when there is none */
+	char	   *kind;
+	char	   *industry;
+	char	   *okved;
+	int			core;			/* core_industry: -1 unknown, 0 or 1 */
+	Numeric		turnover;
 } HistoryClient;
 
 /* The finaliser of MurmurHash3 */
