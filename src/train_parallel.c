@@ -1185,15 +1185,16 @@ helper_every(void *arg, int fold, int64 stride)
 }
 
 /*
- * Makes the worker, if there is one, the helper of the patterns from
- * tr->pt.split on, which it holds (build_patterns), for the fits.
+ * Makes the worker, if there is one and it read leads, the helper of the
+ * patterns from tr->pt.split on, which it holds (build_patterns), for the
+ * fits.
  */
 void
 use_helper(Trainer *tr)
 {
 	TrainParallel *par = tr->parallel;
 
-	if (par == NULL || par->pcxt == NULL)
+	if (par == NULL || par->pcxt == NULL || tr->remote_rows == 0)
 		return;
 	par->split = tr->pt.split;
 	par->helper.start = helper_start;

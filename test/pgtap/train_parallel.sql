@@ -12,10 +12,10 @@
 --	and the bands set from every lead's expected profit.  A training
 --	cancelled midway leaves nothing behind that stops the next one from
 --	starting a worker.  Then the same on a table of one block, whose first
---	half is empty.
+--	half is empty, and on one whose second half has no closed lead.
 --
 BEGIN;
-SELECT plan(19);
+SELECT plan(22);
 
 SET LOCAL timezone = 'UTC';
 
@@ -180,6 +180,30 @@ SELECT is((SELECT array_agg(workers ORDER BY run) FROM runs), '{0,1}',
 SELECT is((SELECT (n_rows, weights, numeric_features, metrics)::text FROM runs WHERE run = 'worker'),
 		  (SELECT (n_rows, weights, numeric_features, metrics)::text FROM runs WHERE run = 'alone'),
 		  'one block: the same model with and without the worker');
+
+-- a table whose second half holds no closed lead: the worker has nothing
+-- to sample, count, encode or sum, and says so
+TRUNCATE m;
+TRUNCATE scoring.lead CASCADE;
+SELECT pg_temp.fill(3000);
+INSERT INTO scoring.lead (created_at, shop, channel, category, brand, budget, status)
+SELECT '2023-03-01', 'web1', 'email', 'welding', 'Fubag', 5000, 'draft'
+  FROM generate_series(1, 6000);
+SELECT is((SELECT count(*) FROM scoring.lead
+			WHERE status IN ('won', 'lost')
+			  AND (ctid::text::point)[0] >=
+				  pg_relation_size('scoring.lead') / current_setting('block_size')::int / 2),
+		  0::bigint, 'the second half of the table holds no closed lead');
+SET LOCAL max_parallel_maintenance_workers = 0;
+INSERT INTO m SELECT 'alone', scoring.train('2023-01-01', '2024-01-01', '{"warm_sample": 100}');
+SET LOCAL max_parallel_maintenance_workers = 2;
+INSERT INTO m SELECT 'worker', scoring.train('2023-01-01', '2024-01-01', '{"warm_sample": 100}');
+SELECT is((SELECT array_agg((workers, (metrics->'fit'->>'warm')::int > 0) ORDER BY run)::text
+			 FROM runs), '{"(0,t)","(1,t)"}',
+		  'no closed lead in its half: a worker all the same, and a warm start');
+SELECT is((SELECT (n_rows, weights, numeric_features, metrics)::text FROM runs WHERE run = 'worker'),
+		  (SELECT (n_rows, weights, numeric_features, metrics)::text FROM runs WHERE run = 'alone'),
+		  'no closed lead in its half: the same model with and without the worker');
 
 SELECT * FROM finish();
 ROLLBACK;
