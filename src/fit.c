@@ -584,10 +584,10 @@ newton_step(const double *h, const double *g, double scale, double *d, int n)
 /*
  * Fits with Newton's method and a backtracking line search: stops when the
  * Newton decrement per lead falls below NEWTON_TOLERANCE (or, measured,
- * NEWTON_MEASURE_TOLERANCE), after a full
- * step with a fresh Hessian from below NEWTON_LAST_STEP, or after max_iter
- * iterations.  Returns false in *ok when the Hessian could not be
- * factored, for the caller to go on with L-BFGS.
+ * NEWTON_MEASURE_TOLERANCE), after a full step with a fresh Hessian from
+ * below NEWTON_LAST_STEP, or after max_iter iterations.  Returns false in
+ * *ok when the Hessian could not be factored, for the caller to go on with
+ * L-BFGS.
  *
  * Near the optimum the Hessian hardly changes, and a step with the last
  * one factored (the chord method) costs a gradient pass instead of a
@@ -595,9 +595,8 @@ newton_step(const double *h, const double *g, double scale, double *d, int n)
  * is kept for the steps after it while each cuts the decrement at least
  * CHORD_RATE-fold; a new one is computed at the start, when a step with
  * the old one would not or finds no lower point, and after a step the
- * line search shortened.
- * With a million leads this fits with one or two Hessians instead of
- * three, to the same tolerance.
+ * line search shortened.  With a million leads, started from the warm
+ * start's (fit_warm_start), the fits compute no Hessian of all patterns.
  *
  * With carry, a fit may start from the factor an earlier fit left there,
  * its Hessian scaled to this fit's weight of leads (the warm start's, of a
