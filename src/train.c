@@ -545,15 +545,6 @@ token_moments(const Token *t)
 	return t->log ? &t->logged : &t->raw;
 }
 
-/* A stored (signed log) value in the transform the token uses */
-double
-token_value(const Token *t, double stored)
-{
-	if (t->log)
-		return stored;
-	return stored >= 0 ? expm1(stored) : -expm1(-stored);
-}
-
 /* The id of a segment, adding it when new */
 static int32
 segment_named(Trainer *tr, const char *seg)
@@ -813,7 +804,7 @@ history_client_done(HistoryWalk *w)
 	c->first = w->first;
 	c->nmoments = h->nmoments - w->first;
 	c->cursor = w->first;
-	c->kind = c->industry = c->okved = NULL;
+	c->kind = c->industry = c->okved = c->segment = NULL;
 	c->core = -1;
 	c->turnover = NULL;
 }
@@ -910,6 +901,7 @@ read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 
 	memset(&w, 0, sizeof(w));
 	w.histories = MemoryContextAllocZero(cxt, sizeof(Histories));
+	w.histories->cxt = cxt;
 	w.histories->clients = history_clients_create(cxt, 1024, NULL);
 	w.cxt = cxt;
 	w.since = since;
@@ -1004,6 +996,7 @@ read_training_row(void *arg, Datum *v, bool *null)
 	LeadInput	lead;
 	int64		i = tr->nrows;
 	LeadRow    *r;
+	HistoryClient *c = NULL;
 
 	memset(&lead, 0, sizeof(lead));
 	lead.lead_id = DatumGetInt64(v[0]);
@@ -1015,24 +1008,21 @@ read_training_row(void *arg, Datum *v, bool *null)
 	lead.features = null[6] ? NULL : DatumGetJsonbP(v[6]);
 	lead.client_core = -1;
 	if (!null[7])
+		c = history_clients_lookup(tr->histories->clients, DatumGetInt64(v[7]));
+	if (c != NULL)
 	{
-		HistoryClient *c = history_clients_lookup(tr->histories->clients,
-												  DatumGetInt64(v[7]));
-		const HistoryMoment *h;
+		const HistoryMoment *h = history_at(tr->histories, c,
+											DatumGetTimestampTz(v[8]));
 
-		if (c != NULL)
+		lead.client_kind = c->kind;
+		lead.client_industry = c->industry;
+		lead.client_okved = c->okved;
+		lead.client_core = c->core;
+		lead.client_turnover = c->turnover;
+		if (h != NULL)
 		{
-			lead.client_kind = c->kind;
-			lead.client_industry = c->industry;
-			lead.client_okved = c->okved;
-			lead.client_core = c->core;
-			lead.client_turnover = c->turnover;
-			h = history_at(tr->histories, c, DatumGetTimestampTz(v[8]));
-			if (h != NULL)
-			{
-				lead.prior_leads = h->leads;
-				lead.prior_wins = h->wins;
-			}
+			lead.prior_leads = h->leads;
+			lead.prior_wins = h->wins;
 		}
 	}
 	lead.has_client = lead.client_kind != NULL;
@@ -1044,7 +1034,10 @@ read_training_row(void *arg, Datum *v, bool *null)
 	r->fold = in_holdout(&tr->opt, lead.lead_id) ? 1 : 0;
 	r->draw = lead_draw(lead.lead_id);
 	r->potential = lead_potential(tr, &lead);
-	r->segment = segment_id(tr, &lead);
+	/* a client's segment is the same for all its leads: named once */
+	if (c != NULL && c->segment == NULL)
+		c->segment = MemoryContextStrdup(tr->histories->cxt, client_segment(&lead));
+	r->segment = c != NULL ? segment_named(tr, c->segment) : segment_id(tr, &lead);
 	tr->nwon += r->won;
 
 	tr->fixed_place = 0;

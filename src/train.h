@@ -16,6 +16,8 @@
 #ifndef SCORING_TRAIN_H
 #define SCORING_TRAIN_H
 
+#include <math.h>
+
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "storage/block.h"
@@ -40,6 +42,18 @@ typedef struct TrainOptions
 	double		band_shares[4];
 	bool		activate;
 } TrainOptions;
+
+/*
+ * A stored value of a number (its signed log, feature_transform()) in the
+ * transform the model takes it in: the log, or the value itself
+ */
+static inline double
+stored_value(bool log, double stored)
+{
+	if (log)
+		return stored;
+	return stored >= 0 ? expm1(stored) : -expm1(-stored);
+}
 
 /* Running moments of a numeric feature, for scaling and skewness */
 typedef struct Moments
@@ -165,6 +179,7 @@ typedef struct HistoryClient
 	char	   *okved;
 	int			core;			/* core_industry: -1 unknown, 0 or 1 */
 	Numeric		turnover;
+	char	   *segment;		/* for the lifetime uplift, once named */
 } HistoryClient;
 
 /* The finaliser of MurmurHash3 */
@@ -194,6 +209,7 @@ client_hash(int64 client_id)
 
 typedef struct Histories
 {
+	MemoryContext cxt;			/* where they live */
 	history_clients_hash *clients;
 	HistoryMoment *moments;
 	int64		nmoments;
@@ -291,7 +307,6 @@ extern void append_raw(Trainer *tr, const RawEntry *raw, int64 n,
 extern double moments_std(const Moments *m);
 extern bool prefers_log(const Moments *raw);
 extern const Moments *token_moments(const Token *t);
-extern double token_value(const Token *t, double stored);
 extern int32 segment_id(Trainer *tr, const LeadInput *lead);
 
 /* train_parallel.c */
@@ -316,8 +331,6 @@ extern void count_bins(Trainer *tr);
 extern void choose_bins(Trainer *tr);
 extern void assign_columns(Trainer *tr);
 extern int64 entries_with_range(Trainer *tr);
-extern int64 encode_lead(Trainer *tr, int64 i, const RawEntry *raw,
-						 PatternCell *row);
 extern PatternCell *encode_leads(Trainer *tr, int64 shift, int32 *lens,
 								 int64 *ncells);
 extern void build_patterns(Trainer *tr);

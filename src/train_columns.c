@@ -115,19 +115,64 @@ sample_numbers(Trainer *tr, int *nsample)
 	return sample;
 }
 
+/*
+ * What counting and encoding need of a token, apart from the rest of it: a
+ * lead's entries hop from token to token, and a Token spans three cache
+ * lines where this is half of one.
+ */
+typedef struct TokenCoding
+{
+	int32		column;			/* -1: dropped */
+	int32		ncuts;
+	bool		numeric;
+	bool		log;
+	double		mean;			/* of the transform the model uses */
+	double		std;
+	const float4 *bounds;
+	const int32 *bin_column;
+	int64	   *bin_count;
+} TokenCoding;
+
+/* The codings of every token of tr, in a new array */
+static TokenCoding *
+token_codings(Trainer *tr)
+{
+	TokenCoding *codings = palloc(sizeof(TokenCoding) * Max(tr->ntokens, 1));
+	int32		i;
+
+	for (i = 0; i < tr->ntokens; i++)
+	{
+		Token	   *t = &tr->tokens[i];
+		TokenCoding *c = &codings[i];
+
+		c->column = t->column;
+		c->ncuts = t->ncuts;
+		c->numeric = t->numeric;
+		c->log = t->log;
+		c->mean = token_moments(t)->mean;
+		c->std = moments_std(token_moments(t));
+		c->bounds = t->bounds;
+		c->bin_column = t->bin_column;
+		c->bin_count = t->bin_count;
+	}
+	return codings;
+}
+
 /* Counts the stored values here in each range of their number */
 void
 count_bins(Trainer *tr)
 {
+	TokenCoding *codings = token_codings(tr);
 	int64		k;
 
 	for (k = 0; k < tr->nraw; k++)
 	{
-		Token	   *t = &tr->tokens[tr->raw[k].token];
+		const TokenCoding *c = &codings[tr->raw[k].token];
 
-		if (t->ncuts > 0)
-			t->bin_count[bin_of_stored(t->bounds, t->ncuts, tr->raw[k].value)]++;
+		if (c->ncuts > 0)
+			c->bin_count[bin_of_stored(c->bounds, c->ncuts, tr->raw[k].value)]++;
 	}
+	pfree(codings);
 }
 
 /*
@@ -399,8 +444,9 @@ entries_with_range(Trainer *tr)
  * its sorted (column, value) pairs, numbers standardised.  Returns how
  * many.
  */
-int64
-encode_lead(Trainer *tr, int64 i, const RawEntry *raw, PatternCell *row)
+static int64
+encode_lead(Trainer *tr, const TokenCoding *codings, int64 i,
+			const RawEntry *raw, PatternCell *row)
 {
 	int64		n = LEAD_RAW_END(tr, i) - tr->rows[i].raw_start;
 	int64		len = 0,
@@ -409,18 +455,18 @@ encode_lead(Trainer *tr, int64 i, const RawEntry *raw, PatternCell *row)
 	/* map tokens to columns; several rare levels may share "(other)" */
 	for (k = 0; k < n; k++)
 	{
-		Token	   *t = &tr->tokens[raw[k].token];
+		const TokenCoding *c = &codings[raw[k].token];
+		double		stored = raw[k].value;
 
-		if (t->column < 0)
+		if (c->column < 0)
 			continue;
-		row[len].col = t->column;
-		row[len].val = t->numeric ?
-			(float4) ((token_value(t, raw[k].value) - token_moments(t)->mean) /
-					  moments_std(token_moments(t))) : 1.0f;
+		row[len].col = c->column;
+		row[len].val = c->numeric ?
+			(float4) ((stored_value(c->log, stored) - c->mean) / c->std) : 1.0f;
 		len++;
-		if (t->ncuts > 0)
+		if (c->ncuts > 0)
 		{
-			int32		col = t->bin_column[bin_of_stored(t->bounds, t->ncuts,
+			int32		col = c->bin_column[bin_of_stored(c->bounds, c->ncuts,
 														  raw[k].value)];
 
 			if (col >= 0)
@@ -455,6 +501,7 @@ encode_leads(Trainer *tr, int64 shift, int32 *lens, int64 *ncells)
 				i;
 	/* a lead has each token at most once, a number with its range */
 	PatternCell *row = palloc(sizeof(PatternCell) * 2 * Max(tr->ntokens, 1));
+	TokenCoding *codings = token_codings(tr);
 	PatternCell *cells;
 	RawEntry   *raw;
 
@@ -472,7 +519,8 @@ encode_leads(Trainer *tr, int64 shift, int32 *lens, int64 *ncells)
 
 	for (i = 0; i < local; i++)
 	{
-		int64		len = encode_lead(tr, i, raw + tr->rows[i].raw_start, row);
+		int64		len = encode_lead(tr, codings, i, raw + tr->rows[i].raw_start,
+									  row);
 
 		/* the lead's entries are read: its cells may overwrite them */
 		Assert(at + len <= shift + LEAD_RAW_END(tr, i));
@@ -481,6 +529,7 @@ encode_leads(Trainer *tr, int64 shift, int32 *lens, int64 *ncells)
 		at += len;
 	}
 	pfree(row);
+	pfree(codings);
 
 	/* the raw entries are gone; their memory is the cells' now */
 	tr->raw = NULL;
