@@ -283,6 +283,8 @@ SELECT scoring.train('2018-01-01', '2020-01-01', '{"holdout": -0.1}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT scoring.train('2018-01-01', '2020-01-01', '{"max_iter": 0}');
 \echo :LAST_ERROR_SQLSTATE
+SELECT scoring.train('2018-01-01', '2020-01-01', '{"warm_sample": -1}');
+\echo :LAST_ERROR_SQLSTATE
 SELECT scoring.train('2018-01-01', '2020-01-01', '{"seed": "abc"}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT scoring.train('2018-01-01', '2020-01-01', '{"ltv": "yes"}');
