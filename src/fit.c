@@ -752,8 +752,9 @@ patterns_every(const Patterns *pt, int fold, int64 stride, int64 first)
 
 		if (!in_fold(pt, p, fold))
 			continue;
-		memcpy(&sub.cells[sub.start[m]], &pt->cells[p < held ? pt->start[p] : 0],
-			   sizeof(PatternCell) * plen);
+		if (plen > 0)
+			memcpy(&sub.cells[sub.start[m]], &pt->cells[pt->start[p]],
+				   sizeof(PatternCell) * plen);
 		sub.n[m] = pt->n[p];
 		sub.y[m] = pt->y[p];
 		sub.start[m + 1] = sub.start[m] + plen;

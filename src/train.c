@@ -11,8 +11,9 @@
  * are then pooled into "(other)", numbers standardised and cut into
  * ranges, and identical rows compressed into weighted patterns
  * (train_columns.c), on which fit.c runs the regression, the worker
- * summing half of the patterns: first on the training fold, to measure it
- * on the holdout fold, then on all leads for the model that is stored.
+ * computing on the patterns of its half: first on the training fold, to
+ * measure it on the holdout fold, then on all leads for the model that is
+ * stored.
  * The same call learns the lifetime uplift per client segment and, on
  * request or when there are none yet, the priority bands (train_store.c).
  *
@@ -779,7 +780,6 @@ for_each_row(const char *sql, int nargs, const Oid *types, const Datum *values,
 typedef struct HistoryWalk
 {
 	Histories  *histories;
-	MemoryContext cxt;			/* of the histories */
 	TimestampTz since;
 	Closings	pending;		/* the client's wins not yet closed */
 	int64		client;
@@ -835,7 +835,7 @@ history_row(void *arg, Datum *v, bool *null)
 		{
 			HistoryMoment *m;
 
-			h->moments = train_grow(w->cxt, h->moments, &h->cap, h->nmoments + 1,
+			h->moments = train_grow(h->cxt, h->moments, &h->cap, h->nmoments + 1,
 									sizeof(HistoryMoment));
 			m = &h->moments[h->nmoments++];
 			m->at = t;
@@ -859,19 +859,18 @@ text_copy(MemoryContext cxt, Datum *v, bool *null, int col)
 static void
 client_row(void *arg, Datum *v, bool *null)
 {
-	HistoryWalk *w = (HistoryWalk *) arg;
-	HistoryClient *c = history_clients_lookup(w->histories->clients,
-											  DatumGetInt64(v[0]));
+	Histories  *h = ((HistoryWalk *) arg)->histories;
+	HistoryClient *c = history_clients_lookup(h->clients, DatumGetInt64(v[0]));
 
 	if (c == NULL)
 		return;
-	c->kind = text_copy(w->cxt, v, null, 1);
-	c->industry = text_copy(w->cxt, v, null, 2);
-	c->okved = text_copy(w->cxt, v, null, 3);
+	c->kind = text_copy(h->cxt, v, null, 1);
+	c->industry = text_copy(h->cxt, v, null, 2);
+	c->okved = text_copy(h->cxt, v, null, 3);
 	c->core = null[4] ? -1 : DatumGetBool(v[4]) ? 1 : 0;
 	if (!null[5])
 	{
-		MemoryContext old = MemoryContextSwitchTo(w->cxt);
+		MemoryContext old = MemoryContextSwitchTo(h->cxt);
 
 		c->turnover = DatumGetNumericCopy(v[5]);
 		MemoryContextSwitchTo(old);
@@ -903,7 +902,6 @@ read_histories(MemoryContext cxt, TimestampTz since, TimestampTz until)
 	w.histories = MemoryContextAllocZero(cxt, sizeof(Histories));
 	w.histories->cxt = cxt;
 	w.histories->clients = history_clients_create(cxt, 1024, NULL);
-	w.cxt = cxt;
 	w.since = since;
 	w.pending.cxt = CurrentMemoryContext;
 	for_each_row("SELECT client_id, created_at,"
@@ -1138,13 +1136,12 @@ merge_segments(Trainer *tr, char *const *names, int32 n, int32 *map)
 }
 
 /*
- * Appends leads another trainer read: rows whose raw_start count from
- * raw_base (where their entries will be appended) and whose segments are
- * mapped through segmap.
+ * Appends leads another trainer read: rows whose raw_start count from the
+ * end of the entries here (where theirs are appended, if they are) and
+ * whose segments are mapped through segmap.
  */
 void
-append_rows(Trainer *tr, const LeadRow *rows, int64 n, int64 raw_base,
-			const int32 *segmap)
+append_rows(Trainer *tr, const LeadRow *rows, int64 n, const int32 *segmap)
 {
 	int64		i;
 
@@ -1155,7 +1152,7 @@ append_rows(Trainer *tr, const LeadRow *rows, int64 n, int64 raw_base,
 		LeadRow    *r = &tr->rows[tr->nrows + i];
 
 		*r = rows[i];
-		r->raw_start += raw_base;
+		r->raw_start += tr->nraw;
 		r->segment = segmap[r->segment];
 		tr->nwon += r->won;
 	}

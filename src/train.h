@@ -3,9 +3,9 @@
  * train.h
  *		What a training run holds, shared by the files of scoring.train():
  *		train.c (options, the pass over the leads, the entry point),
- *		train_parallel.c (the parallel worker: half of the reading and of
- *		the fits' sums), train_columns.c (columns, ranges of numbers,
- *		patterns) and
+ *		train_parallel.c (the parallel worker: half of the reading, of the
+ *		leads' encoding and of the fits), train_columns.c (columns, ranges
+ *		of numbers, patterns) and
  *		train_store.c (lifetime uplift, bands, the model row).
  *
  * IDENTIFICATION
@@ -182,25 +182,13 @@ typedef struct HistoryClient
 	char	   *segment;		/* for the lifetime uplift, once named */
 } HistoryClient;
 
-/* The finaliser of MurmurHash3 */
-static inline uint32
-client_hash(int64 client_id)
-{
-	uint64		h = (uint64) client_id;
-
-	h ^= h >> 33;
-	h *= UINT64CONST(0xff51afd7ed558ccd);
-	h ^= h >> 33;
-	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	h ^= h >> 33;
-	return (uint32) h;
-}
-
 #define SH_PREFIX		history_clients
 #define SH_ELEMENT_TYPE HistoryClient
 #define SH_KEY_TYPE		int64
 #define SH_KEY			client_id
-#define SH_HASH_KEY(tb, k) client_hash(k)
+/* the halves folded as hashint8() does */
+#define SH_HASH_KEY(tb, k) \
+	hash_bytes_uint32((uint32) (k) ^ (uint32) ((uint64) (k) >> 32))
 #define SH_EQUAL(tb, a, b) ((a) == (b))
 #define SH_SCOPE		static inline
 #define SH_DECLARE
@@ -300,7 +288,7 @@ extern void read_training_part(Trainer *tr, TimestampTz since, TimestampTz until
 							   BlockNumber first, BlockNumber last);
 extern void merge_tokens(Trainer *tr, const Token *tokens, int32 n, int32 *map);
 extern void merge_segments(Trainer *tr, char *const *names, int32 n, int32 *map);
-extern void append_rows(Trainer *tr, const LeadRow *rows, int64 n, int64 raw_base,
+extern void append_rows(Trainer *tr, const LeadRow *rows, int64 n,
 						const int32 *segmap);
 extern void append_raw(Trainer *tr, const RawEntry *raw, int64 n,
 					   const int32 *tokmap);
@@ -330,9 +318,6 @@ extern void sample_leads(Trainer *tr, const int64 *stride, const int64 *cap,
 extern void count_bins(Trainer *tr);
 extern void choose_bins(Trainer *tr);
 extern void assign_columns(Trainer *tr);
-extern int64 entries_with_range(Trainer *tr);
-extern PatternCell *encode_leads(Trainer *tr, int64 shift, int32 *lens,
-								 int64 *ncells);
 extern void build_patterns(Trainer *tr);
 
 /* train_store.c */

@@ -423,7 +423,7 @@ pattern_equal(Trainer *tr, int64 a, int64 b)
  * How many raw entries give two cells: a kept number and its range.  The
  * others give one, or none when their token has no column.
  */
-int64
+static int64
 entries_with_range(Trainer *tr)
 {
 	int64		k,
@@ -485,17 +485,18 @@ encode_lead(Trainer *tr, const TokenCoding *codings, int64 i,
  * Encodes every lead held here as its cells, in the place of the raw
  * entries, which are not needed after this: a raw entry is the size of a
  * cell and gives at most two, so the entries are first moved up by the
- * number that give two (shift: entries_with_range()), and the cells of
- * the leads up to i, written from the start, never reach the entries of
+ * number that give two (entries_with_range()), and the cells of the
+ * leads up to i, written from the start, never reach the entries of
  * lead i + 1.  This spares a second array as large as the first (a third
  * of a GB for a million leads) and the page faults of filling it.
  * Returns the cells, which take tr->raw's memory; lens[i] is how many lead
  * i has, *ncells how many in all.
  */
-PatternCell *
-encode_leads(Trainer *tr, int64 shift, int32 *lens, int64 *ncells)
+static PatternCell *
+encode_leads(Trainer *tr, int32 *lens, int64 *ncells)
 {
 	int64		local = tr->nrows - tr->remote_rows,
+				shift = entries_with_range(tr),
 				size = Max(tr->nraw + shift, 1),
 				at = 0,
 				i;
@@ -625,7 +626,7 @@ build_patterns(Trainer *tr)
 
 	if (tr->remote_rows > 0)
 		remote_encode_begin(tr);
-	pt->cells = encode_leads(tr, entries_with_range(tr), lens, &ncells);
+	pt->cells = encode_leads(tr, lens, &ncells);
 
 	pt->ncols = tr->ncols;
 	pt->npatterns = 0;

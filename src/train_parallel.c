@@ -395,7 +395,7 @@ receive_part(TrainParallel *par, Trainer *tr)
 			return false;
 		if (len == 0 || len % sizeof(LeadRow) != 0 || len / sizeof(LeadRow) > h.nrows - got)
 			malformed("leads");
-		append_rows(tr, (LeadRow *) data, len / sizeof(LeadRow), tr->nraw, segmap);
+		append_rows(tr, (LeadRow *) data, len / sizeof(LeadRow), segmap);
 	}
 	tr->remote_rows = h.nrows;
 	pfree(segmap);
@@ -412,7 +412,7 @@ merge_part(Trainer *tr, Trainer *other)
 
 	merge_tokens(tr, other->tokens, other->ntokens, tokmap);
 	merge_segments(tr, other->segments, other->nsegments, segmap);
-	append_rows(tr, other->rows, other->nrows, tr->nraw, segmap);
+	append_rows(tr, other->rows, other->nrows, segmap);
 	append_raw(tr, other->raw, other->nraw, tokmap);
 	pfree(tokmap);
 	pfree(segmap);
