@@ -38,6 +38,97 @@ feature_transform(double x)
 }
 
 /*
+ * numeric's on-disk format, as the top of PostgreSQL's numeric.c sets it
+ * out (pg_upgrade keeps it, so it cannot change): a 16-bit header, in the
+ * long form followed by a 16-bit weight, then base-10000 digits, the first
+ * of them worth 10000^weight.
+ */
+#define NUMERIC_SIGN_MASK			0xC000
+#define NUMERIC_NEG					0x4000
+#define NUMERIC_SHORT				0x8000
+#define NUMERIC_SPECIAL				0xC000
+#define NUMERIC_SHORT_SIGN_MASK		0x2000
+#define NUMERIC_SHORT_WEIGHT_SIGN	0x0040
+#define NUMERIC_SHORT_WEIGHT_MASK	0x003F
+
+/* The powers of ten a double holds exactly */
+static const double exact_powers_of_ten[] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+};
+
+#define EXACT_POWERS_OF_TEN ((int) lengthof(exact_powers_of_ten) - 1)
+
+/*
+ * A numeric of at most four base-10000 digits, read straight from its
+ * digits into *result: their integer M is below 2^53 and the power of ten
+ * p that scales it a double holds exactly, so M * p or M / p is a single
+ * correctly rounded operation on exact operands, the double nearest the
+ * numeric: what the text conversion (strtod) gives too, bit for bit.  What
+ * a lead carries (counts, roubles, shares) is of this kind; false for
+ * anything else, left to the general conversion.
+ */
+static bool
+small_numeric_to_double(Numeric num, double *result)
+{
+	const char *data = VARDATA(num);
+	int			size = VARSIZE(num) - VARHDRSZ,
+				weight,
+				ndigits,
+				scale,
+				i;
+	uint16		header;
+	bool		negative;
+	uint64		m = 0;
+	double		d;
+
+	memcpy(&header, data, sizeof(header));
+	if ((header & NUMERIC_SIGN_MASK) == NUMERIC_SPECIAL)
+		return false;
+	if (header & NUMERIC_SHORT)
+	{
+		negative = (header & NUMERIC_SHORT_SIGN_MASK) != 0;
+		weight = (header & NUMERIC_SHORT_WEIGHT_MASK) |
+			((header & NUMERIC_SHORT_WEIGHT_SIGN) ? ~NUMERIC_SHORT_WEIGHT_MASK : 0);
+		data += sizeof(uint16);
+		size -= sizeof(uint16);
+	}
+	else
+	{
+		int16		w;
+
+		negative = (header & NUMERIC_SIGN_MASK) == NUMERIC_NEG;
+		memcpy(&w, data + sizeof(uint16), sizeof(w));
+		weight = w;
+		data += 2 * sizeof(uint16);
+		size -= 2 * sizeof(uint16);
+	}
+	ndigits = size / (int) sizeof(int16);
+	if (ndigits > 4)
+		return false;
+	for (i = 0; i < ndigits; i++)
+	{
+		int16		digit;
+
+		memcpy(&digit, data + i * sizeof(int16), sizeof(digit));
+		m = m * 10000 + digit;
+	}
+	if (m > (UINT64CONST(1) << 53))
+		return false;
+	scale = 4 * (weight - ndigits + 1);
+	if (ndigits == 0)
+		d = 0;
+	else if (scale >= 0 && scale <= EXACT_POWERS_OF_TEN)
+		d = (double) m * exact_powers_of_ten[scale];
+	else if (scale < 0 && -scale <= EXACT_POWERS_OF_TEN)
+		d = (double) m / exact_powers_of_ten[-scale];
+	else
+		return false;
+	*result = negative ? -d : d;
+	return true;
+}
+
+/*
  * Converts a numeric to a finite double; false for NaN, infinities and
  * values outside the range of a double.
  */
@@ -46,29 +137,14 @@ numeric_to_finite_double(Numeric num, double *result)
 {
 	double		d;
 
+	if (small_numeric_to_double(num, result))
+		return true;
 	if (numeric_is_nan(num))
 		return false;
 #if PG_VERSION_NUM >= 140000
 	if (numeric_is_inf(num))
 		return false;
 #endif
-
-	/*
-	 * Whole numbers that fit an int4 (counts, roubles, days: most of what a
-	 * lead carries) convert exactly without going through text.
-	 */
-	if (DatumGetInt32(DirectFunctionCall1(numeric_scale, NumericGetDatum(num))) == 0)
-	{
-		bool		error = false;
-		int32		i = numeric_int4_opt_error(num, &error);
-
-		if (!error)
-		{
-			*result = (double) i;
-			return true;
-		}
-	}
-
 	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
 										   NumericGetDatum(num)));
 	if (!isfinite(d))
