@@ -153,6 +153,13 @@ numeric_to_finite_double(Numeric num, double *result)
 	return true;
 }
 
+/* Emits a category whose level is a C string (NULL: missing) */
+static inline void
+emit_level(FeatureSink *sink, const char *field, const char *level)
+{
+	sink->category(sink, field, level, level != NULL ? strlen(level) : 0);
+}
+
 /* Emits a fixed numeric field: its value, or the "(missing)" level */
 static void
 emit_number(FeatureSink *sink, const char *field, bool present, double value)
@@ -160,7 +167,7 @@ emit_number(FeatureSink *sink, const char *field, bool present, double value)
 	if (present)
 		sink->number(sink, field, value);
 	else
-		sink->category(sink, field, LEVEL_MISSING);
+		emit_level(sink, field, LEVEL_MISSING);
 }
 
 /* Emits a fixed numeric field given as a numeric that may be NULL */
@@ -183,27 +190,27 @@ features_emit_fixed(const LeadInput *lead, FeatureSink *sink)
 {
 	char		okved2[3];
 
-	sink->category(sink, "shop", lead->shop);
-	sink->category(sink, "channel", lead->channel);
-	sink->category(sink, "category", lead->category);
-	sink->category(sink, "brand", lead->brand);
+	emit_level(sink, "shop", lead->shop);
+	emit_level(sink, "channel", lead->channel);
+	emit_level(sink, "category", lead->category);
+	emit_level(sink, "brand", lead->brand);
 	emit_numeric(sink, "budget", lead->budget);
 
-	sink->category(sink, "client.kind", lead->client_kind);
-	sink->category(sink, "client.industry", lead->client_industry);
-	sink->category(sink, "client.core_industry",
-				   lead->client_core < 0 ? NULL :
-				   lead->client_core ? "true" : "false");
+	emit_level(sink, "client.kind", lead->client_kind);
+	emit_level(sink, "client.industry", lead->client_industry);
+	emit_level(sink, "client.core_industry",
+			   lead->client_core < 0 ? NULL :
+			   lead->client_core ? "true" : "false");
 
 	/* the first two digits of the activity code: the class, often enough */
 	if (lead->client_okved != NULL && strlen(lead->client_okved) >= 2)
 	{
 		memcpy(okved2, lead->client_okved, 2);
 		okved2[2] = '\0';
-		sink->category(sink, "client.okved2", okved2);
+		emit_level(sink, "client.okved2", okved2);
 	}
 	else
-		sink->category(sink, "client.okved2", NULL);
+		emit_level(sink, "client.okved2", NULL);
 	emit_numeric(sink, "client.annual_turnover", lead->client_turnover);
 
 	/* repeat buyers: earlier leads, and a smoothed share of them won */
@@ -212,37 +219,25 @@ features_emit_fixed(const LeadInput *lead, FeatureSink *sink)
 				(lead->prior_wins + 1.0) / (lead->prior_leads + 2.0));
 }
 
-/*
- * Emits one free feature from its JSON value; a string's level is copied to
- * scratch (or palloc'd when scratch is NULL) to end it with a NUL.
- */
+/* Emits one free feature from its JSON value */
 static void
-emit_free_value(FeatureSink *sink, const char *field, JsonbValue *v,
-				StringInfo scratch)
+emit_free_value(FeatureSink *sink, const char *field, JsonbValue *v)
 {
 	double		d;
 
 	switch (v->type)
 	{
 		case jbvString:
-			if (scratch == NULL)
-				sink->category(sink, field,
-							   pnstrdup(v->val.string.val, v->val.string.len));
-			else
-			{
-				resetStringInfo(scratch);
-				appendBinaryStringInfo(scratch, v->val.string.val, v->val.string.len);
-				sink->category(sink, field, scratch->data);
-			}
+			sink->category(sink, field, v->val.string.val, v->val.string.len);
 			break;
 		case jbvBool:
-			sink->category(sink, field, v->val.boolean ? "true" : "false");
+			emit_level(sink, field, v->val.boolean ? "true" : "false");
 			break;
 		case jbvNumeric:
 			if (numeric_to_finite_double(v->val.numeric, &d))
 			{
 				sink->number(sink, field, d);
-				sink->category(sink, field, LEVEL_PRESENT);
+				emit_level(sink, field, LEVEL_PRESENT);
 			}
 			break;
 		default:
@@ -306,13 +301,12 @@ free_field_key(const char *field, int *keylen)
 /*
  * Emits every free feature of a lead's jsonb: used by training, which must
  * see all keys to learn which ones matter.  Anything but an object carries
- * nothing.  The levels passed to the sink live in the scratch buffer level
- * until the next feature, and so do the names, in field, unless the sink
- * names them itself (free_field): a sink keeps copies.
+ * nothing.  The levels passed to the sink live in the jsonb, and the names
+ * in the scratch buffer field until the next feature unless the sink names
+ * them itself (free_field): a sink keeps copies.
  */
 void
-features_emit_all_free(Jsonb *features, FeatureSink *sink,
-					   StringInfo field, StringInfo level)
+features_emit_all_free(Jsonb *features, FeatureSink *sink, StringInfo field)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -336,7 +330,7 @@ features_emit_all_free(Jsonb *features, FeatureSink *sink,
 			}
 		}
 		else if (tok == WJB_VALUE)
-			emit_free_value(sink, name, &v, level);
+			emit_free_value(sink, name, &v);
 	}
 }
 
@@ -362,7 +356,7 @@ features_emit_free(Jsonb *features, const char *const *fields, int nfields,
 
 		v = getKeyJsonValueFromContainer(&features->root, key, keylen, NULL);
 		if (v != NULL)
-			emit_free_value(sink, fields[i], v, NULL);
+			emit_free_value(sink, fields[i], v);
 	}
 }
 

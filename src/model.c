@@ -97,7 +97,7 @@ typedef struct ScoreSink
 #define FEATURES_PREFIX "features."
 
 static WeightEntry *lookup_level(Model *model, const char *field,
-								 const char *level);
+								 const char *level, int len);
 
 /* Raises the error of a model row that cannot be used */
 static void
@@ -241,7 +241,8 @@ add_cuts(Model *model, NumericSpec *e, JsonbContainer *spec)
 		WeightEntry *w;
 
 		e->bin_names[b] = bin_label(texts, n, b);
-		w = lookup_level(model, e->key, e->bin_names[b]);
+		w = lookup_level(model, e->key, e->bin_names[b],
+						 strlen(e->bin_names[b]));
 		e->has_bin_weight[b] = w != NULL;
 		e->bin_weight[b] = w ? w->weight : 0;
 	}
@@ -386,32 +387,39 @@ note(ScoreSink *s, const char *field, const char *value, double contribution)
 	s->contributions = lappend(s->contributions, c);
 }
 
-/* Looks up "field=level" without allocating */
+/* Looks up "field=level", level being len bytes, without allocating */
 static WeightEntry *
-lookup_level(Model *model, const char *field, const char *level)
+lookup_level(Model *model, const char *field, const char *level, int len)
 {
 	resetStringInfo(&model->keybuf);
 	appendStringInfoString(&model->keybuf, field);
 	appendStringInfoChar(&model->keybuf, '=');
-	appendStringInfoString(&model->keybuf, level);
+	appendBinaryStringInfo(&model->keybuf, level, len);
 	return weights_lookup(model->weights, model->keybuf.data);
 }
 
 /* Adds a category: its level's coefficient, else the pooled "(other)" one */
 static void
-score_category(FeatureSink *sink, const char *field, const char *level)
+score_category(FeatureSink *sink, const char *field, const char *level,
+			   int len)
 {
 	ScoreSink  *s = (ScoreSink *) sink;
 	WeightEntry *e;
-	const char *lv = level ? level : LEVEL_MISSING;
+	bool		missing = level == NULL;
 
-	e = lookup_level(s->model, field, lv);
-	if (e == NULL && level != NULL)
-		e = lookup_level(s->model, field, LEVEL_OTHER);
+	if (missing)
+	{
+		level = LEVEL_MISSING;
+		len = strlen(LEVEL_MISSING);
+	}
+	e = lookup_level(s->model, field, level, len);
+	if (e == NULL && !missing)
+		e = lookup_level(s->model, field, LEVEL_OTHER, strlen(LEVEL_OTHER));
 	if (e == NULL)
 		return;
 	s->logit += e->weight;
-	note(s, field, lv, e->weight);
+	if (s->explain)
+		note(s, field, pnstrdup(level, len), e->weight);
 }
 
 /*

@@ -92,7 +92,8 @@ typedef struct LeadInput
 
 /*
  * Receives the features of one lead.  A category is a field with a level
- * (NULL level: missing); a number is a field with its finite value, as it
+ * of len bytes, not ended by a NUL (a JSON string is passed where it lies;
+ * NULL level: missing); a number is a field with its finite value, as it
  * came (the sink applies feature_transform() where it needs to).
  *
  * free_field, when set, names the fields of features_emit_all_free(): it
@@ -105,7 +106,7 @@ typedef struct LeadInput
 typedef struct FeatureSink
 {
 	void		(*category) (struct FeatureSink *sink, const char *field,
-							 const char *level);
+							 const char *level, int len);
 	void		(*number) (struct FeatureSink *sink, const char *field,
 						   double value);
 	const char *(*free_field) (struct FeatureSink *sink, const char *key,
@@ -116,7 +117,7 @@ extern void features_emit_fixed(const LeadInput *lead, FeatureSink *sink);
 extern void features_emit_free(Jsonb *features, const char *const *fields,
 							   int nfields, FeatureSink *sink);
 extern void features_emit_all_free(Jsonb *features, FeatureSink *sink,
-								   StringInfo field, StringInfo level);
+								   StringInfo field);
 extern void free_field_name(StringInfo buf, const char *key, int keylen);
 extern double feature_transform(double x);
 extern bool numeric_to_finite_double(Numeric num, double *result);

@@ -257,16 +257,18 @@ add_entry(Trainer *tr, Token *t, double value)
 	t->count++;
 }
 
-/* The token "field=level", field being len bytes long */
+/* The token "field=level", field being flen bytes long and level len */
 static Token *
-intern_level(Trainer *tr, const char *field, int len, const char *level)
+intern_level(Trainer *tr, const char *field, int flen, const char *level,
+			 int len)
 {
-	/* without a format: this runs for every level of every lead */
+	/* without a format: this runs for every new level of every lead */
 	resetStringInfo(&tr->keybuf);
-	appendBinaryStringInfo(&tr->keybuf, field, len);
+	appendBinaryStringInfo(&tr->keybuf, field, flen);
 	appendStringInfoChar(&tr->keybuf, '=');
-	appendStringInfoString(&tr->keybuf, level);
-	return intern(tr, tr->keybuf.data, tr->keybuf.len, field, level);
+	appendBinaryStringInfo(&tr->keybuf, level, len);
+	return intern(tr, tr->keybuf.data, tr->keybuf.len, field,
+				  tr->keybuf.data + flen + 1);
 }
 
 /*
@@ -392,12 +394,11 @@ sink_field(Trainer *tr, const char *name)
 
 /* Adds a level's token to a field's index of levels */
 static void
-field_add_level(Field *f, const char *level, int32 token)
+field_add_level(Field *f, LevelKey level, int32 token)
 {
 	bool		found;
-	TokenEntry *e = tokens_insert(f->levels, level, &found);
+	LevelEntry *e = levels_insert(f->levels, level, &found);
 
-	e->name = level;
 	e->token = token;
 }
 
@@ -408,30 +409,33 @@ field_add_level(Field *f, const char *level, int32 token)
  * lead alone has) needs none.
  */
 static Token *
-field_level(Trainer *tr, Field *f, const char *level)
+field_level(Trainer *tr, Field *f, const char *level, int len)
 {
-	TokenEntry *e = NULL;
+	LevelKey	key = {level, len};
+	LevelEntry *e = NULL;
 
-	if (f->last_level != NULL && strcmp(f->last_level, level) == 0)
+	if (f->last_level.str != NULL && f->last_level.len == len &&
+		memcmp(f->last_level.str, level, len) == 0)
 		return &tr->tokens[f->last_token];
-	if (f->last_level != NULL && f->levels == NULL)
+	if (f->last_level.str != NULL && f->levels == NULL)
 	{
-		f->levels = tokens_create(tr->cxt, 16, NULL);
+		f->levels = levels_create(tr->cxt, 16, NULL);
 		field_add_level(f, f->last_level, f->last_token);
 	}
 	if (f->levels != NULL)
-		e = tokens_lookup(f->levels, level);
+		e = levels_lookup(f->levels, key);
 	if (e != NULL)
 	{
-		f->last_level = e->name;
+		f->last_level = e->level;
 		f->last_token = e->token;
 	}
 	else
 	{
-		Token	   *t = intern_level(tr, f->name, f->namelen, level);
+		Token	   *t = intern_level(tr, f->name, f->namelen, level, len);
 
 		/* the level in the token's lasting name */
-		f->last_level = t->name + f->namelen + 1;
+		f->last_level.str = t->name + f->namelen + 1;
+		f->last_level.len = len;
 		f->last_token = (int32) (t - tr->tokens);
 		if (f->levels != NULL)
 			field_add_level(f, f->last_level, f->last_token);
@@ -441,12 +445,17 @@ field_level(Trainer *tr, Field *f, const char *level)
 
 /* Sink: a category level */
 static void
-train_category(FeatureSink *sink, const char *field, const char *level)
+train_category(FeatureSink *sink, const char *field, const char *level,
+			   int len)
 {
 	Trainer    *tr = (Trainer *) sink;
 
-	add_entry(tr, field_level(tr, sink_field(tr, field),
-							  level ? level : LEVEL_MISSING), 1.0);
+	if (level == NULL)
+	{
+		level = LEVEL_MISSING;
+		len = strlen(LEVEL_MISSING);
+	}
+	add_entry(tr, field_level(tr, sink_field(tr, field), level, len), 1.0);
 }
 
 /* Adds a value to running moments (one pass, numerically stable) */
@@ -1041,7 +1050,7 @@ read_training_row(void *arg, Datum *v, bool *null)
 	tr->fixed_place = 0;
 	features_emit_fixed(&lead, &tr->sink);
 	tr->free_previous = -1;
-	features_emit_all_free(lead.features, &tr->sink, &tr->fieldbuf, &tr->levelbuf);
+	features_emit_all_free(lead.features, &tr->sink, &tr->fieldbuf);
 	tr->free_current = NULL;
 	tr->nrows++;
 }
@@ -1224,7 +1233,6 @@ trainer_create(Jsonb *options)
 	tr->segment_index = tokens_create(cxt, 64, NULL);
 	initStringInfo(&tr->keybuf);
 	initStringInfo(&tr->fieldbuf);
-	initStringInfo(&tr->levelbuf);
 	MemoryContextSwitchTo(old);
 	return tr;
 }

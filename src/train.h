@@ -100,6 +100,35 @@ typedef struct TokenEntry
 #define SH_KEY			name
 #include "strhash.h"
 
+/* A level of a field as a lead gives it: len bytes, not ended by a NUL */
+typedef struct LevelKey
+{
+	const char *str;
+	int32		len;
+} LevelKey;
+
+typedef struct LevelEntry
+{
+	LevelKey	level;			/* in its token's lasting name */
+	uint32		hash;
+	char		status;
+	int32		token;
+} LevelEntry;
+
+#define SH_PREFIX		levels
+#define SH_ELEMENT_TYPE LevelEntry
+#define SH_KEY_TYPE		LevelKey
+#define SH_KEY			level
+#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k).str, (k).len)
+#define SH_EQUAL(tb, a, b) \
+	((a).len == (b).len && memcmp((a).str, (b).str, (a).len) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
 /*
  * A field as training met it, fixed ("shop") or free (a key of features):
  * its name and the tokens its values were interned as, so that the same
@@ -111,9 +140,9 @@ typedef struct Field
 	int			keylen;
 	char	   *name;			/* the sink's field: "features.KEY", "shop" */
 	int			namelen;
-	tokens_hash *levels;		/* level -> token of "name=level"; NULL
+	levels_hash *levels;		/* level -> token of "name=level"; NULL
 								 * until a second level (field_level) */
-	const char *last_level;		/* the level met last (in its token's name) */
+	LevelKey	last_level;		/* the level met last (in its token's name) */
 	int32		last_token;
 	int32		number;			/* the field's numeric token, -1 until met */
 	int32		next;			/* free: the key after it in the last lead */
@@ -218,7 +247,6 @@ typedef struct Trainer
 	int32		tokens_cap;
 	StringInfoData keybuf;
 	StringInfoData fieldbuf;	/* scratch of features_emit_all_free() */
-	StringInfoData levelbuf;
 
 	/* fields: free ones by JSON key, chained in the order of the last
 	 * lead's keys; fixed ones by name and their place in a lead */
