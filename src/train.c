@@ -339,7 +339,7 @@ train_free_field(FeatureSink *sink, const char *key, int keylen)
 	{
 		Field	   *g = &tr->fields[guess];
 
-		if (g->keylen == keylen && memcmp(g->key, key, keylen) == 0)
+		if (g->keylen == keylen && same_bytes(g->key, key, keylen))
 		{
 			f = g;
 			break;
@@ -415,7 +415,7 @@ field_level(Trainer *tr, Field *f, const char *level, int len)
 	LevelEntry *e = NULL;
 
 	if (f->last_level.str != NULL && f->last_level.len == len &&
-		memcmp(f->last_level.str, level, len) == 0)
+		same_bytes(f->last_level.str, level, len))
 		return &tr->tokens[f->last_token];
 	if (f->last_level.str != NULL && f->levels == NULL)
 	{
@@ -814,6 +814,7 @@ history_client_done(HistoryWalk *w)
 	c->nmoments = h->nmoments - w->first;
 	c->cursor = w->first;
 	c->kind = c->industry = c->okved = c->segment = NULL;
+	c->segment_of = NULL;
 	c->core = -1;
 	c->turnover = NULL;
 }
@@ -1044,7 +1045,12 @@ read_training_row(void *arg, Datum *v, bool *null)
 	/* a client's segment is the same for all its leads: named once */
 	if (c != NULL && c->segment == NULL)
 		c->segment = MemoryContextStrdup(tr->histories->cxt, client_segment(&lead));
-	r->segment = c != NULL ? segment_named(tr, c->segment) : segment_id(tr, &lead);
+	if (c != NULL && c->segment_of != tr)
+	{
+		c->segment_id = segment_named(tr, c->segment);
+		c->segment_of = tr;
+	}
+	r->segment = c != NULL ? c->segment_id : segment_id(tr, &lead);
 	tr->nwon += r->won;
 
 	tr->fixed_place = 0;

@@ -100,6 +100,30 @@ typedef struct TokenEntry
 #define SH_KEY			name
 #include "strhash.h"
 
+/*
+ * Whether the len bytes at a and b are the same, as memcmp() == 0 says:
+ * inline, eight at a time, for the short keys and levels of a lead, which
+ * cost less to compare so than a call to memcmp() for each.
+ */
+static inline bool
+same_bytes(const char *a, const char *b, int len)
+{
+	for (; len >= 8; a += 8, b += 8, len -= 8)
+	{
+		uint64		x,
+					y;
+
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return false;
+	}
+	for (; len > 0; a++, b++, len--)
+		if (*a != *b)
+			return false;
+	return true;
+}
+
 /* A level of a field as a lead gives it: len bytes, not ended by a NUL */
 typedef struct LevelKey
 {
@@ -121,7 +145,7 @@ typedef struct LevelEntry
 #define SH_KEY			level
 #define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k).str, (k).len)
 #define SH_EQUAL(tb, a, b) \
-	((a).len == (b).len && memcmp((a).str, (b).str, (a).len) == 0)
+	((a).len == (b).len && same_bytes((a).str, (b).str, (a).len))
 #define SH_STORE_HASH
 #define SH_GET_HASH(tb, a) ((a)->hash)
 #define SH_SCOPE		static inline
@@ -209,6 +233,8 @@ typedef struct HistoryClient
 	int			core;			/* core_industry: -1 unknown, 0 or 1 */
 	Numeric		turnover;
 	char	   *segment;		/* for the lifetime uplift, once named */
+	int32		segment_id;		/* its id in the trainer segment_of, which */
+	const struct Trainer *segment_of;	/* may be one of two here */
 } HistoryClient;
 
 #define SH_PREFIX		history_clients
