@@ -585,7 +585,8 @@ newton_step(const double *h, const double *g, double scale, double *d, int n)
  * Fits with Newton's method and a backtracking line search: stops when the
  * Newton decrement per lead falls below NEWTON_TOLERANCE (or, measured,
  * NEWTON_MEASURE_TOLERANCE), after a full step with a fresh Hessian from
- * below NEWTON_LAST_STEP, or after max_iter iterations.  Returns false in
+ * below NEWTON_LAST_STEP, after a step with a kept one that is bound to
+ * bring it there, or after max_iter iterations.  Returns false in
  * *ok when the Hessian could not be factored, for the caller to go on with
  * L-BFGS.
  *
@@ -616,6 +617,9 @@ fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
 	double	   *h;
 	double		weight = Max(fold_weight(pt, fold), 1.0);
 	double		f = objective(pt, fold, l2, beta, g);
+	int			j;
+	double		tolerance = precision == FIT_TO_KEEP ?
+		NEWTON_TOLERANCE : NEWTON_MEASURE_TOLERANCE;
 	double		last_decrement = 0,
 				factor_weight = weight;
 	bool		have_factor = false;
@@ -661,9 +665,24 @@ fit_newton(const Patterns *pt, int fold, double l2, int max_iter,
 		have_factor = true;
 		res.iterations++;
 		res.hessians += fresh ? 1 : 0;
-		if (decrement / weight < (precision == FIT_TO_KEEP ?
-								  NEWTON_TOLERANCE : NEWTON_MEASURE_TOLERANCE))
+		if (decrement / weight < tolerance)
 		{
+			res.converged = true;
+			break;
+		}
+
+		/*
+		 * A step with a kept factor cuts the decrement about as much as the
+		 * step before it did (the chord method converges linearly, here a
+		 * hundredfold a step).  When that cut takes it below the tolerance,
+		 * the full step is taken as it stands: the gradient pass of its line
+		 * search would only confirm the point and the stop.
+		 */
+		if (!fresh && isfinite(last_decrement) &&
+			decrement * (decrement / last_decrement) / weight < tolerance)
+		{
+			for (j = 0; j < n; j++)
+				beta[j] += d[j];
 			res.converged = true;
 			break;
 		}
