@@ -40,25 +40,6 @@ bin_bound(double cut)
 	return (float4) feature_transform(cut);
 }
 
-/* The range of a value as training holds it: how many cuts lie at or below */
-int
-bin_of_stored(const float4 *bounds, int ncuts, float4 v)
-{
-	int			lo = 0,
-				hi = ncuts;
-
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (bounds[mid] <= v)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* The range a value falls in */
 int
 bin_of(const float4 *bounds, int ncuts, double value)

@@ -215,8 +215,8 @@ pattern_sum_size(int ncols, PatternSum what, int64 npatterns)
 }
 
 /*
- * A sum over patterns from..to-1 of fold into out, or their logits (of any
- * fold): what a helper computes
+ * A sum over patterns from..to-1 of fold into out, or their logits (those
+ * of fold; 0 for the others): what a helper computes
  */
 void
 pattern_sum(const Patterns *pt, PatternSum what, int64 from, int64 to,
@@ -234,7 +234,8 @@ pattern_sum(const Patterns *pt, PatternSum what, int64 from, int64 to,
 			break;
 		case SUM_LOGITS:
 			for (p = from; p < to; p++)
-				out[p - from] = pattern_logit(pt, p, beta);
+				out[p - from] = in_fold(pt, p, fold) ?
+					pattern_logit(pt, p, beta) : 0;
 			break;
 	}
 }
@@ -267,11 +268,11 @@ over_patterns(const Patterns *pt, PatternSum what, int fold,
 	pfree(rest);
 }
 
-/* The logit of every pattern at beta into eta */
+/* The logit at beta of every pattern of fold into eta (0 for the others) */
 void
-pattern_logits(const Patterns *pt, const double *beta, double *eta)
+pattern_logits(const Patterns *pt, int fold, const double *beta, double *eta)
 {
-	over_patterns(pt, SUM_LOGITS, -1, beta, eta);
+	over_patterns(pt, SUM_LOGITS, fold, beta, eta);
 }
 
 /* The objective at beta, and its gradient into grad */
@@ -934,7 +935,7 @@ fold_metrics(const Patterns *pt, int fold, const double *beta, StringInfo out)
 				cum = 0;
 	int			bin;
 
-	pattern_logits(pt, beta, etas);
+	pattern_logits(pt, fold, beta, etas);
 	for (p = 0; p < pt->npatterns; p++)
 	{
 		double		eta = etas[p];

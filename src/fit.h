@@ -45,7 +45,7 @@ typedef enum PatternSum
 {
 	SUM_OBJECTIVE,				/* the data terms and their gradient: 1 + ncols */
 	SUM_HESSIAN,				/* the data terms' Hessian: ncols x ncols */
-	SUM_LOGITS					/* no sum: each pattern's logit */
+	SUM_LOGITS					/* no sum: each pattern's logit (of fold) */
 } PatternSum;
 
 /*
@@ -99,7 +99,8 @@ extern int64 fit_warm_start(const Patterns *pt, int fold, double l2,
 							FitCarry *carry);
 extern Patterns patterns_every(const Patterns *pt, int fold, int64 stride,
 							   int64 first);
-extern void pattern_logits(const Patterns *pt, const double *beta, double *eta);
+extern void pattern_logits(const Patterns *pt, int fold, const double *beta,
+						   double *eta);
 extern Size pattern_sum_size(int ncols, PatternSum what, int64 npatterns);
 extern void pattern_sum(const Patterns *pt, PatternSum what, int64 from,
 						int64 to, int fold, const double *beta, double *out);

@@ -84,6 +84,7 @@ typedef struct Token
 	char	  **cut_texts;
 	float4	   *bounds;
 	int64	   *bin_count;		/* values in each range */
+	int64		ranged_here;	/* of them, in the entries here (count_bins) */
 	int32	   *bin_column;		/* -1: too rare for a column of its own */
 } Token;
 

@@ -173,6 +173,17 @@ count_bins(Trainer *tr)
 			c->bin_count[bin_of_stored(c->bounds, c->ncuts, tr->raw[k].value)]++;
 	}
 	pfree(codings);
+
+	/* what the worker's counts will be added to: those of the entries here */
+	for (k = 0; k < tr->ntokens; k++)
+	{
+		Token	   *t = &tr->tokens[k];
+		int			b;
+
+		t->ranged_here = 0;
+		for (b = 0; t->ncuts > 0 && b <= t->ncuts; b++)
+			t->ranged_here += t->bin_count[b];
+	}
 }
 
 /*
@@ -420,21 +431,22 @@ pattern_equal(Trainer *tr, int64 a, int64 b)
 #include "lib/simplehash.h"
 
 /*
- * How many raw entries give two cells: a kept number and its range.  The
- * others give one, or none when their token has no column.
+ * How many raw entries here give two cells: a kept number and its range
+ * (counted by count_bins()).  The others give one, or none when their
+ * token has no column.
  */
 static int64
 entries_with_range(Trainer *tr)
 {
-	int64		k,
-				n = 0;
+	int32		i;
+	int64		n = 0;
 
-	for (k = 0; k < tr->nraw; k++)
+	for (i = 0; i < tr->ntokens; i++)
 	{
-		Token	   *t = &tr->tokens[tr->raw[k].token];
+		Token	   *t = &tr->tokens[i];
 
 		if (t->column >= 0 && t->ncuts > 0)
-			n++;
+			n += t->ranged_here;
 	}
 	return n;
 }

@@ -120,7 +120,7 @@ compute_bands(Trainer *tr, const double *beta, double *bands)
 				i;
 	int			b;
 
-	pattern_logits(&tr->pt, beta, etas);
+	pattern_logits(&tr->pt, -1, beta, etas);
 	for (i = 0; i < tr->nrows; i++)
 	{
 		LeadRow    *r = &tr->rows[i];
