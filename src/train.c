@@ -359,8 +359,9 @@ train_free_field(FeatureSink *sink, const char *key, int keylen)
 
 /*
  * The Field of a fixed field.  features_emit_fixed() emits each of them
- * once per lead, in the same order, so the one at the same place in the
- * last lead is compared first.
+ * once per lead, in the same order and by the same constant name, so the
+ * one at the same place in the last lead is compared first: by the
+ * pointer it was passed by, then by name.
  */
 static Field *
 fixed_field(Trainer *tr, const char *name)
@@ -372,14 +373,17 @@ fixed_field(Trainer *tr, const char *name)
 	if (place < FIXED_PLACES && tr->fixed_at[place] >= 0)
 	{
 		f = &tr->fields[tr->fixed_at[place]];
-		if (strcmp(f->name, name) == 0)
+		if (tr->fixed_named[place] == name || strcmp(f->name, name) == 0)
 			return f;
 	}
 	e = tokens_lookup(tr->fixed_index, name);
 	f = e != NULL ? &tr->fields[e->token] :
 		add_field(tr, tr->fixed_index, name, strlen(name), name, strlen(name));
 	if (place < FIXED_PLACES)
+	{
 		tr->fixed_at[place] = (int32) (f - tr->fields);
+		tr->fixed_named[place] = name;
+	}
 	return f;
 }
 

@@ -287,6 +287,7 @@ typedef struct Trainer
 	Field	   *free_current;	/* the key whose value is being emitted */
 	int32		fixed_place;	/* of the lead's next fixed field */
 	int32		fixed_at[FIXED_PLACES]; /* index in fields, or -1 */
+	const char *fixed_named[FIXED_PLACES];	/* the name it was passed by */
 
 	/* the client history of every (client, moment) of the window */
 	Histories  *histories;
