@@ -299,38 +299,84 @@ free_field_key(const char *field, int *keylen)
 }
 
 /*
+ * Where entry i of container jc ends, given where it begins (off): the
+ * entry stores either its length or, every JB_OFFSET_STRIDE entries, its
+ * end (jsonb.h)
+ */
+static inline uint32
+entry_end(const JsonbContainer *jc, uint32 i, uint32 off)
+{
+	JEntry		e = jc->children[i];
+
+	return JBE_HAS_OFF(e) ? JBE_OFFLENFLD(e) : off + JBE_OFFLENFLD(e);
+}
+
+/*
  * Emits every free feature of a lead's jsonb: used by training, which must
  * see all keys to learn which ones matter.  Anything but an object carries
  * nothing.  The levels passed to the sink live in the jsonb, and the names
  * in the scratch buffer field until the next feature unless the sink names
  * them itself (free_field): a sink keeps copies.
+ *
+ * The object's entries are read where they lie, as jsonb.h lays them out:
+ * its n keys, then its n values, each after the one before, so the walk
+ * keeps one offset into the keys and one into the values instead of
+ * building an iterator's copy of each.
  */
 void
 features_emit_all_free(Jsonb *features, FeatureSink *sink, StringInfo field)
 {
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	const char *name = NULL;
+	const JsonbContainer *jc;
+	const char *data;
+	uint32		n,
+				i,
+				key,
+				value;
 
 	if (features == NULL || !JB_ROOT_IS_OBJECT(features))
 		return;
 
-	it = JsonbIteratorInit(&features->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	jc = &features->root;
+	n = JsonContainerSize(jc);
+	data = (const char *) &jc->children[2 * n];
+	key = 0;
+	value = getJsonbOffset(jc, n);
+	for (i = 0; i < n; i++)
 	{
-		if (tok == WJB_KEY)
+		JEntry		e = jc->children[n + i];
+		uint32		key_end = entry_end(jc, i, key),
+					value_end = entry_end(jc, n + i, value);
+		const char *name;
+		JsonbValue	v;
+
+		if (sink->free_field != NULL)
+			name = sink->free_field(sink, data + key, key_end - key);
+		else
 		{
-			if (sink->free_field != NULL)
-				name = sink->free_field(sink, v.val.string.val, v.val.string.len);
-			else
-			{
-				free_field_name(field, v.val.string.val, v.val.string.len);
-				name = field->data;
-			}
+			free_field_name(field, data + key, key_end - key);
+			name = field->data;
 		}
-		else if (tok == WJB_VALUE)
-			emit_free_value(sink, name, &v);
+
+		v.type = jbvNull;		/* null, arrays and objects: nothing */
+		if (JBE_ISSTRING(e))
+		{
+			v.type = jbvString;
+			v.val.string.val = (char *) data + value;
+			v.val.string.len = value_end - value;
+		}
+		else if (JBE_ISNUMERIC(e))
+		{
+			v.type = jbvNumeric;
+			v.val.numeric = (Numeric) (data + INTALIGN(value));
+		}
+		else if (JBE_ISBOOL_TRUE(e) || JBE_ISBOOL_FALSE(e))
+		{
+			v.type = jbvBool;
+			v.val.boolean = JBE_ISBOOL_TRUE(e);
+		}
+		emit_free_value(sink, name, &v);
+		key = key_end;
+		value = value_end;
 	}
 }
 

@@ -4,8 +4,10 @@
 --	lead, guesses the key from the order the last lead had its keys in
 --	(src/train.c, train_free_field).  Here every lead carries its own
 --	subset of keys, of every JSON type, some with '=' and '%' in them, one
---	key a string on some leads and a number on others, and now and then a
---	key no other lead has: the guesses miss, skip and hit in every way.
+--	key a string on some leads and a number on others, now and then a key
+--	no other lead has, and on every tenth lead 40 keys more (jsonb stores
+--	every 32nd entry's end instead of its length, and features.c reads the
+--	entries where they lie): the guesses miss, skip and hit in every way.
 --	The model must name exactly the levels and numbers the leads carry,
 --	and give each key's values the effect they have: "a" decides the
 --	outcome, "b" takes the same values and decides nothing.
@@ -46,7 +48,16 @@ SELECT '2023-01-01'::timestamptz + (i % 300) * interval '1 day', 'web1',
 						  THEN CASE WHEN i % 4 = 0 THEN to_jsonb('word'::text)
 									ELSE to_jsonb(i % 9 + 0.5) END END,
 			'obj', CASE WHEN pg_temp.u(i, 8) < 0.3 THEN '{"a": "hot"}'::jsonb END,
-			'only' || i, CASE WHEN i % 250 = 0 THEN 'r' END)) AS f) AS lead;
+			'only' || i, CASE WHEN i % 250 = 0 THEN 'r' END))
+			   -- every tenth lead: 40 keys more, past the stride at which
+			   -- jsonb stores an entry's end instead of its length
+			   || CASE WHEN i % 10 = 0 THEN
+					(SELECT jsonb_object_agg('w' || j,
+							 CASE j % 3 WHEN 0 THEN to_jsonb(j + i % 7)
+										WHEN 1 THEN to_jsonb('s' || (i + j) % 3)
+										ELSE to_jsonb((i + j) % 2 = 0) END)
+					   FROM generate_series(1, 40) AS j)
+				  ELSE '{}' END AS f) AS lead;
 
 SELECT ok((SELECT count(DISTINCT k) >= 8 FROM scoring.lead,
 				  LATERAL (SELECT string_agg(key, ',' ORDER BY key) AS k
