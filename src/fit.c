@@ -866,13 +866,12 @@ scored_key(const Scored *s)
 }
 
 /*
- * Sorts scored patterns by p, ascending, those with equal p in the order
- * they came: a radix sort on the bits of p (0 to 1, so non-negative),
- * four passes of 16 bits, linear in the patterns where qsort was a
- * twentieth of a default train() on a million leads.
+ * Stable radix sort passes of 16 bits over the bits of p from bit first
+ * up: sorts sc by the bits from first on, those equal there in the order
+ * they came
  */
 static void
-sort_scored(Scored *sc, int64 m)
+radix_passes(Scored *sc, int64 m, int first)
 {
 	Scored	   *from = sc,
 			   *to = palloc_extended(sizeof(Scored) * Max(m, 1), MCXT_ALLOC_HUGE);
@@ -880,7 +879,7 @@ sort_scored(Scored *sc, int64 m)
 	int			shift;
 	int64		i;
 
-	for (shift = 0; shift < 64; shift += 16)
+	for (shift = first; shift < 64; shift += 16)
 	{
 		int64		sum = 0;
 		Scored	   *swap;
@@ -910,6 +909,48 @@ sort_scored(Scored *sc, int64 m)
 	}
 	pfree(to);
 	pfree(count);
+}
+
+/* Runs of patterns that share the upper half of p's bits, at most */
+#define SHORT_RUN	16
+
+/*
+ * Sorts scored patterns by p, ascending, those with equal p in the order
+ * they came: a radix sort on the bits of p (0 to 1, so non-negative),
+ * linear in the patterns where qsort was a twentieth of a default train()
+ * on a million leads.  Two passes sort by the upper half of the bits (the
+ * exponent and 20 bits of the mantissa); the patterns that share it, a few
+ * at a time, are then put in order by all the bits with an insertion sort,
+ * which keeps equal ones in the order they came, as two more passes over
+ * all the patterns would.  When some share it by the many (a model that
+ * scores nearly every lead alike), those two passes are made instead, then
+ * the first two again.
+ */
+static void
+sort_scored(Scored *sc, int64 m)
+{
+	int64		i,
+				j,
+				run = 1;
+
+	radix_passes(sc, m, 32);
+	for (i = 1; i < m && run <= SHORT_RUN; i++)
+		run = (scored_key(&sc[i]) >> 32) == (scored_key(&sc[i - 1]) >> 32) ?
+			run + 1 : 1;
+	if (run > SHORT_RUN)
+	{
+		radix_passes(sc, m, 0);
+		return;
+	}
+	for (i = 1; i < m; i++)
+	{
+		Scored		s = sc[i];
+		uint64		key = scored_key(&s);
+
+		for (j = i; j > 0 && scored_key(&sc[j - 1]) > key; j--)
+			sc[j] = sc[j - 1];
+		sc[j] = s;
+	}
 }
 
 /*

@@ -9,7 +9,7 @@
 --	probability of its kind of lead.
 --
 BEGIN;
-SELECT plan(59);
+SELECT plan(60);
 
 SET LOCAL timezone = 'UTC';
 
@@ -113,6 +113,29 @@ SELECT ok(abs(auc - (SELECT (metrics->'train'->>'auc')::float8 FROM scoring.mode
 				 - count(*) FILTER (WHERE won) * (count(*) FILTER (WHERE won) + 1) / 2.0)
 				/ (count(*) FILTER (WHERE won) * count(*) FILTER (WHERE NOT won)))::float8 AS auc
 		  FROM r) AS a;
+
+-- a model that scores every lead nearly alike (a penalty of 1e9: the p
+-- differ from the win rate past their sixth digit) ranks them all the
+-- same: the AUC in its metrics is the one of its own predictions (the
+-- metrics' sort, by all the bits of p, where they share the first half)
+CREATE TEMP TABLE flat AS
+SELECT scoring.train('2023-01-01', '2024-01-01',
+					 '{"l2": 1e9, "holdout": 0, "activate": false}') AS id;
+SELECT ok(abs(auc - (SELECT (metrics->'train'->>'auc')::float8 FROM scoring.model
+					  WHERE model_id = (SELECT id FROM flat))) < 1e-3
+		  AND auc > 0.6,
+		  'a model that scores all leads nearly alike: metrics.train.auc = the AUC of its predictions')
+  FROM (WITH r AS (
+			SELECT status = 'won' AS won,
+				   rank() OVER (ORDER BY p)
+				   + (count(*) OVER (PARTITION BY p) - 1) / 2.0 AS rnk
+			  FROM (SELECT status, scoring.predict_lead(lead_id, (SELECT id FROM flat)) AS p
+					  FROM scoring.lead) AS l)
+		SELECT ((sum(rnk) FILTER (WHERE won)
+				 - count(*) FILTER (WHERE won) * (count(*) FILTER (WHERE won) + 1) / 2.0)
+				/ (count(*) FILTER (WHERE won) * count(*) FILTER (WHERE NOT won)))::float8 AS auc
+		  FROM r) AS a;
+DELETE FROM scoring.model WHERE model_id = (SELECT id FROM flat);
 
 -- the signal is found
 SELECT ok((SELECT (weights->>'category=welding')::float8 > 1
