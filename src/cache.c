@@ -181,7 +181,7 @@ read_model(int32 model_id)
 							  "SELECT model_id, intercept, weights, numeric_features, ltv"
 							  " FROM scoring.model WHERE model_id = $1",
 							  model_id == 0 ? 0 : 1, argtypes, args, NULL,
-							  false, 1) != SPI_OK_SELECT)
+							  true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read scoring.model");
 	if (SPI_processed == 0)
 		return NULL;
@@ -218,7 +218,7 @@ load_model_uncached(int32 model_id)
 static void
 run_query(const char *sql)
 {
-	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not run \"%s\"", sql);
 }
 

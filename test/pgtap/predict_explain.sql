@@ -9,7 +9,7 @@
 --	sign(x) ln(1 + |x|), clamped to [min, max], standardised and weighted.
 --
 BEGIN;
-SELECT plan(47);
+SELECT plan(50);
 
 SET LOCAL timezone = 'UTC';
 
@@ -205,6 +205,28 @@ SELECT results_eq($$SELECT feature, contribution FROM scoring.explain(30)$$,
 DELETE FROM scoring.model WHERE model_id = 1;
 SELECT throws_ok('SELECT * FROM scoring.explain(20)', 'SC002', 'no model to score with',
 				 'the model of the lead was deleted: SC002');
+
+-- predict() in a query that runs in parallel mode (a parallel scan of the
+-- leads beside it), just after the configuration changed: it reloads the
+-- configuration there, with read-only queries, which parallel mode allows
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS SETOF text LANGUAGE plpgsql AS
+	$$ BEGIN RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || q; END $$;
+SELECT ok((SELECT count(*) > 0 FROM pg_temp.plan_of(
+			'SELECT scoring.predict(''{"category": "welding"}''),'
+			' (SELECT count(*) FROM scoring.lead WHERE lead_id > 0)') AS l
+		   WHERE l LIKE '%Gather%'),
+		  'the query below runs a parallel scan');
+UPDATE scoring.model SET intercept = 0.5 WHERE model_id = 2;
+SELECT lives_ok($$CREATE TEMP TABLE in_parallel AS
+				  SELECT scoring.predict('{"category": "welding"}') AS p,
+						 (SELECT count(*) FROM scoring.lead WHERE lead_id > 0) AS n$$,
+				'predict() reloads the changed configuration inside a parallel query');
+SELECT is((SELECT p FROM in_parallel), 1 / (1 + exp(-0.5::float8)),
+		  'with the intercept just set');
 
 SELECT * FROM finish();
 ROLLBACK;
