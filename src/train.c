@@ -862,33 +862,23 @@ history_row(void *arg, Datum *v, bool *null)
 		closings_push(&w->pending, DatumGetTimestampTz(v[2]));
 }
 
-/* A copy in cxt of a text column, NULL for a null */
-static char *
-text_copy(MemoryContext cxt, Datum *v, bool *null, int col)
-{
-	return null[col] ? NULL : MemoryContextStrdup(cxt, TextDatumGetCString(v[col]));
-}
-
-/* One client: its row, kept when it has leads in the window */
+/* One client: its row, kept in the histories' context when it has leads */
 static void
 client_row(void *arg, Datum *v, bool *null)
 {
 	Histories  *h = ((HistoryWalk *) arg)->histories;
 	HistoryClient *c = history_clients_lookup(h->clients, DatumGetInt64(v[0]));
+	MemoryContext old;
 
 	if (c == NULL)
 		return;
-	c->kind = text_copy(h->cxt, v, null, 1);
-	c->industry = text_copy(h->cxt, v, null, 2);
-	c->okved = text_copy(h->cxt, v, null, 3);
+	old = MemoryContextSwitchTo(h->cxt);
+	c->kind = text_column(v, null, 1);
+	c->industry = text_column(v, null, 2);
+	c->okved = text_column(v, null, 3);
 	c->core = null[4] ? -1 : DatumGetBool(v[4]) ? 1 : 0;
-	if (!null[5])
-	{
-		MemoryContext old = MemoryContextSwitchTo(h->cxt);
-
-		c->turnover = DatumGetNumericCopy(v[5]);
-		MemoryContextSwitchTo(old);
-	}
+	c->turnover = null[5] ? NULL : DatumGetNumericCopy(v[5]);
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -1047,10 +1037,11 @@ read_training_row(void *arg, Datum *v, bool *null)
 	r->draw = lead_draw(lead.lead_id);
 	r->potential = lead_potential(tr, &lead);
 	/* a client's segment is the same for all its leads: named once */
-	if (c != NULL && c->segment == NULL)
-		c->segment = MemoryContextStrdup(tr->histories->cxt, client_segment(&lead));
 	if (c != NULL && c->segment_of != tr)
 	{
+		if (c->segment == NULL)
+			c->segment = MemoryContextStrdup(tr->histories->cxt,
+											 client_segment(&lead));
 		c->segment_id = segment_named(tr, c->segment);
 		c->segment_of = tr;
 	}
