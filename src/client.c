@@ -258,7 +258,9 @@ is_won(Datum status)
 	return VARSIZE_ANY_EXHDR(t) == 3 && memcmp(VARDATA_ANY(t), "won", 3) == 0;
 }
 
-/* Positions of the INCLUDE columns in lead_client_history_idx */
+/* Columns of lead_client_history_idx, with the INCLUDE ones */
+#define HISTORY_IDX_COLUMNS		4
+#define HISTORY_IDX_CREATED_AT	2
 #define HISTORY_IDX_STATUS		3
 #define HISTORY_IDX_CLOSED_AT	4
 
@@ -268,6 +270,11 @@ is_won(Datum status)
  * *wins; the closing moments of wins closed later go to pending when it is
  * given.  Like an index-only scan, it reads status and closed_at from the
  * index where the visibility map says the heap page is all visible.
+ *
+ * The scan keys give the client and the start; the walk stops at until
+ * itself, from the created_at it reads anyway: a new lead usually comes
+ * after all of its client's others, and a key the scan checked for every
+ * entry would only ever be true.
  */
 static void
 walk_history(int64 client_id, TimestampTz from, TimestampTz until,
@@ -276,35 +283,38 @@ walk_history(int64 client_id, TimestampTz from, TimestampTz until,
 	Relation	rel = table_open(Rels.lead, AccessShareLock);
 	Relation	idx = index_open(Rels.lead_history, AccessShareLock);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	int			nkeys = TIMESTAMP_IS_NOBEGIN(from) ? 2 : 3;
+	int			nkeys = TIMESTAMP_IS_NOBEGIN(from) ? 1 : 2;
 	IndexScanDesc scan = index_beginscan(rel, idx, SnapshotSelf, nkeys, 0);
 	Buffer		vmbuffer = InvalidBuffer;
-	ScanKeyData keys[3];
+	ScanKeyData keys[2];
 	ItemPointer tid;
 
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(client_id));
-	ScanKeyInit(&keys[1], 2, BTLessStrategyNumber, F_TIMESTAMPTZ_LT,
-				TimestampTzGetDatum(until));
-	if (nkeys == 3)
-		ScanKeyInit(&keys[2], 2, BTGreaterEqualStrategyNumber, F_TIMESTAMPTZ_GE,
+	if (nkeys == 2)
+		ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_TIMESTAMPTZ_GE,
 					TimestampTzGetDatum(from));
 	scan->xs_want_itup = true;
 	index_rescan(scan, keys, nkeys, NULL, 0);
 
 	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 	{
-		bool		status_null,
-					closed_null;
+		Datum		values[HISTORY_IDX_COLUMNS];
+		bool		isnull[HISTORY_IDX_COLUMNS];
 		Datum		status,
 					closed_at;
+		bool		status_null,
+					closed_null;
 
+		index_deform_tuple(scan->xs_itup, scan->xs_itupdesc, values, isnull);
+		if (DatumGetTimestampTz(values[HISTORY_IDX_CREATED_AT - 1]) >= until)
+			break;
 		if (VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer))
 		{
-			status = index_getattr(scan->xs_itup, HISTORY_IDX_STATUS,
-								   scan->xs_itupdesc, &status_null);
-			closed_at = index_getattr(scan->xs_itup, HISTORY_IDX_CLOSED_AT,
-									  scan->xs_itupdesc, &closed_null);
+			status = values[HISTORY_IDX_STATUS - 1];
+			status_null = isnull[HISTORY_IDX_STATUS - 1];
+			closed_at = values[HISTORY_IDX_CLOSED_AT - 1];
+			closed_null = isnull[HISTORY_IDX_CLOSED_AT - 1];
 		}
 		else
 		{
