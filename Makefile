@@ -22,7 +22,8 @@ OBJS = \
 	src/predict.o \
 	src/fit.o \
 	src/closings.o \
-	src/totals.o
+	src/totals.o \
+	src/automation.o
 
 DATA = sql/scoring--$(EXTVERSION).sql
 

@@ -1516,38 +1516,60 @@ COMMENT ON FUNCTION scoring.mark_sent(bigint, timestamptz) IS
  * stops its chain; a lead refused with a reason gets that reason's chain;
  * a lead handed to automation (priority 5) gets the polite decline.
  */
-CREATE FUNCTION scoring.lead_automation()
-RETURNS trigger
-LANGUAGE plpgsql
+
+-- starts the chain of a lead refused or handed to automation, if it has one
+-- and may get it (called by the lead triggers)
+CREATE FUNCTION scoring.start_automation(l scoring.lead)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	chain text;
 BEGIN
-	IF NEW.priority = 1 AND TG_OP = 'UPDATE' THEN
+	IF l.status = 'refused' THEN
+		SELECT sequence INTO chain FROM scoring.refusal_reason WHERE reason = l.refusal_reason;
+	ELSIF l.status = 'auto' THEN
+		SELECT value #>> '{}' INTO chain FROM scoring.settings WHERE name = 'auto_sequence';
+	END IF;
+	IF chain IS NOT NULL AND l.priority IS DISTINCT FROM 1
+	   AND EXISTS (SELECT FROM scoring.sequence WHERE name = chain)
+	   AND NOT EXISTS (SELECT FROM scoring.client c
+						WHERE c.client_id = l.client_id AND (c.unsubscribed OR c.bounced)) THEN
+		PERFORM scoring.enroll(l.lead_id, chain, scoring.clock());
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION scoring.start_automation(scoring.lead) IS
+	'starts the chain of a lead refused (its reason''s) or handed to automation (setting auto_sequence); called by the lead triggers';
+
+CREATE FUNCTION scoring.lead_automation()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.priority = 1 THEN
 		UPDATE scoring.enrollment SET state = 'stopped', stop_reason = 'priority_1',
 			   stopped_at = scoring.clock()
 		 WHERE lead_id = NEW.lead_id AND state = 'active';
 		RETURN NULL;
 	END IF;
-	IF NEW.status = 'refused' THEN
-		SELECT sequence INTO chain FROM scoring.refusal_reason WHERE reason = NEW.refusal_reason;
-	ELSIF NEW.status = 'auto' THEN
-		SELECT value #>> '{}' INTO chain FROM scoring.settings WHERE name = 'auto_sequence';
-	END IF;
-	IF chain IS NOT NULL AND NEW.priority IS DISTINCT FROM 1
-	   AND EXISTS (SELECT FROM scoring.sequence WHERE name = chain)
-	   AND NOT EXISTS (SELECT FROM scoring.client c
-						WHERE c.client_id = NEW.client_id AND (c.unsubscribed OR c.bounced)) THEN
-		PERFORM scoring.enroll(NEW.lead_id, chain, scoring.clock());
-	END IF;
+	PERFORM scoring.start_automation(NEW);
 	RETURN NULL;
 END;
 $$;
 
+-- inserted leads: one statement trigger reads the statement's new rows (a
+-- row trigger's WHEN clause would be parsed again for every statement)
+CREATE FUNCTION scoring.lead_automation_inserted()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'scoring_lead_automation_inserted'
+LANGUAGE C;
+
 CREATE TRIGGER lead_automation_insert AFTER INSERT ON scoring.lead
-	FOR EACH ROW WHEN (NEW.status IN ('auto', 'refused'))
-	EXECUTE FUNCTION scoring.lead_automation();
+	REFERENCING NEW TABLE AS new_leads
+	FOR EACH STATEMENT EXECUTE FUNCTION scoring.lead_automation_inserted();
 CREATE TRIGGER lead_automation_update AFTER UPDATE ON scoring.lead
 	FOR EACH ROW WHEN ((NEW.priority = 1 AND OLD.priority IS DISTINCT FROM 1)
 					   OR (NEW.status IN ('auto', 'refused')

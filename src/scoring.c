@@ -4,7 +4,8 @@
  *		Module entry point of the scoring extension, and its clock.
  *
  * Registers the cache invalidation and transaction callbacks of the other
- * modules, keeps their prepared SPI plans, and defines the setting
+ * modules, keeps their prepared SPI plans, reads the transition tables
+ * of their statement triggers, and defines the setting
  * scoring.now: the moment routing takes for now.  Empty (the default)
  * means the transaction's start, as now() does; a timestamp lets tests
  * and replays move time.  dispatch(now) sets it for the leads it routes.
@@ -19,11 +20,13 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "scoring.h"
 
@@ -118,6 +121,26 @@ keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 	return *plan;
 }
 
+/*
+ * Calls fn for each row of a statement trigger's transition table.  Reads
+ * through a read pointer of its own, as a scan of the table by name would,
+ * so that the other triggers of the statement still see all of it.
+ */
+void
+transition_table_foreach(Tuplestorestate *table, TupleDesc desc,
+						 void (*fn) (TupleTableSlot *slot, void *arg), void *arg)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	int			readptr = tuplestore_alloc_read_pointer(table, EXEC_FLAG_REWIND);
+
+	tuplestore_select_read_pointer(table, readptr);
+	tuplestore_rescan(table);
+	while (tuplestore_gettupleslot(table, true, false, slot))
+		fn(slot, arg);
+	tuplestore_select_read_pointer(table, 0);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
 /* Module load */
 void
 _PG_init(void)
@@ -140,4 +163,5 @@ _PG_init(void)
 	client_init();
 	lead_trigger_init();
 	route_init();
+	totals_init();
 }

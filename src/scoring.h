@@ -224,6 +224,10 @@ extern bool scoring_now_overridden;
 extern TimestampTz scoring_now(void);
 extern SPIPlanPtr keep_plan(SPIPlanPtr *plan, const char *sql, int nargs,
 							Oid *argtypes);
+extern void totals_init(void);
+extern void transition_table_foreach(Tuplestorestate *table, TupleDesc desc,
+									 void (*fn) (TupleTableSlot *slot, void *arg),
+									 void *arg);
 
 /* ----------------------------------------------------------------
  * client.c and lead_trigger.c

@@ -31,6 +31,10 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -39,8 +43,11 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -135,13 +142,126 @@ static const char *const totals_column_names[NUM_TOTALS_COLUMNS] = {
 	"created_at", "assignee_id", "status", "forecast_profit", "won_profit"
 };
 
-/* Appends one delta to lead_totals */
+/* The columns of scoring.lead_totals, in the order of DELTA_SQL's parameters */
+enum
+{
+	DCOL_BUCKET,
+	DCOL_ASSIGNEE_ID,
+	DCOL_LEADS,
+	DCOL_FORECAST_PROFIT,
+	DCOL_WON_PROFIT,
+	DCOL_OPEN_LEADS,
+	DCOL_OPEN_FORECAST_PROFIT,
+	DCOL_COMPACTED,
+	NUM_DELTA_COLUMNS
+};
+
+static const char *const delta_column_names[NUM_DELTA_COLUMNS] = {
+	"bucket", "assignee_id", "leads", "forecast_profit", "won_profit",
+	"open_leads", "open_forecast_profit", "compacted"
+};
+
+/* Appends one delta to lead_totals, when it cannot be written directly */
 #define DELTA_SQL \
 	"INSERT INTO scoring.lead_totals (bucket, assignee_id, leads, forecast_profit," \
 	" won_profit, open_leads, open_forecast_profit) VALUES ($1, $2, $3, $4, $5, $6, $7)"
 
 static SPIPlanPtr delta_plan = NULL;
 static SPIPlanPtr truncate_plan = NULL;
+
+/*
+ * Looked up once per backend, forgotten when a relation changes: the
+ * columns of the table the trigger last fired on, and where the deltas go.
+ */
+typedef struct TotalsRels
+{
+	Oid			lead;			/* InvalidOid: attnums not looked up */
+	int			attnums[NUM_TOTALS_COLUMNS];
+	Oid			totals;			/* InvalidOid: not looked up */
+	bool		direct;			/* whether deltas may skip the INSERT */
+	AttrNumber	delta_attnums[NUM_DELTA_COLUMNS];
+} TotalsRels;
+
+static TotalsRels Rels;
+
+static void
+totals_rels_invalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == Rels.lead)
+		Rels.lead = InvalidOid;
+	if (relid == InvalidOid || relid == Rels.totals)
+		Rels.totals = InvalidOid;
+}
+
+void
+totals_init(void)
+{
+	CacheRegisterRelcacheCallback(totals_rels_invalidate, (Datum) 0);
+}
+
+/* Looks up the columns of the table the trigger fired on */
+static const int *
+lead_attnums(Relation rel)
+{
+	int			i;
+
+	if (Rels.lead == RelationGetRelid(rel))
+		return Rels.attnums;
+	for (i = 0; i < NUM_TOTALS_COLUMNS; i++)
+	{
+		Rels.attnums[i] = SPI_fnumber(RelationGetDescr(rel), totals_column_names[i]);
+		if (Rels.attnums[i] <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("lead totals trigger on table \"%s\" needs column \"%s\"",
+							RelationGetRelationName(rel), totals_column_names[i])));
+	}
+	Rels.lead = RelationGetRelid(rel);
+	return Rels.attnums;
+}
+
+/*
+ * Opens scoring.lead_totals and finds out whether deltas may be written
+ * to it directly: when it is as the extension made it, with no columns,
+ * triggers, check constraints or row security of the user's, all that an
+ * INSERT would do besides storing the row is keeping its indexes.
+ */
+static Relation
+open_totals(void)
+{
+	Relation	rel;
+	TupleDesc	desc;
+	int			i;
+	int			known = 0;
+
+	if (!OidIsValid(Rels.totals))
+	{
+		Oid			relid = get_relname_relid("lead_totals",
+											  get_namespace_oid("scoring", false));
+
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation \"scoring.lead_totals\" does not exist")));
+		rel = table_open(relid, RowExclusiveLock);
+		desc = RelationGetDescr(rel);
+		for (i = 0; i < NUM_DELTA_COLUMNS; i++)
+		{
+			Rels.delta_attnums[i] = SPI_fnumber(desc, delta_column_names[i]);
+			if (Rels.delta_attnums[i] > 0)
+				known++;
+		}
+		for (i = 0; i < desc->natts; i++)
+			if (TupleDescAttr(desc, i)->attisdropped)
+				known++;
+		Rels.direct = known == desc->natts && rel->trigdesc == NULL &&
+			(desc->constr == NULL || desc->constr->num_check == 0) &&
+			!rel->rd_rel->relrowsecurity;
+		Rels.totals = relid;
+		return rel;
+	}
+	return table_open(Rels.totals, RowExclusiveLock);
+}
 
 /*
  * The sums of one statement.  Every addition of numerics leaves the old
@@ -262,59 +382,166 @@ add_row(TotalsState *state, TupleTableSlot *slot, const int *attnums, int sign)
 		move_sums(state);
 }
 
-/*
- * Adds the rows of a transition table, each counted sign times.  Reads
- * through a read pointer of its own, as a scan of the table by name would,
- * so that other triggers still see all of it.
- */
+/* A transition table being added, each row counted sign times */
+typedef struct TotalsScan
+{
+	TotalsState *state;
+	const int  *attnums;
+	int			sign;
+} TotalsScan;
+
+static void
+add_scanned_row(TupleTableSlot *slot, void *arg)
+{
+	TotalsScan *scan = (TotalsScan *) arg;
+
+	add_row(scan->state, slot, scan->attnums, scan->sign);
+}
+
+/* Adds the rows of a transition table, each counted sign times */
 static void
 add_transition_table(TotalsState *state, Tuplestorestate *table, TupleDesc desc,
 					 const int *attnums, int sign)
 {
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	int			readptr = tuplestore_alloc_read_pointer(table, EXEC_FLAG_REWIND);
+	TotalsScan	scan = {state, attnums, sign};
 
-	tuplestore_select_read_pointer(table, readptr);
-	tuplestore_rescan(table);
-	while (tuplestore_gettupleslot(table, true, false, slot))
-		add_row(state, slot, attnums, sign);
-	tuplestore_select_read_pointer(table, 0);
-	ExecDropSingleTupleTableSlot(slot);
+	transition_table_foreach(table, desc, add_scanned_row, &scan);
 }
 
-/* Appends the deltas that change something */
+/* Whether a delta changes nothing */
+static bool
+delta_is_zero(const TotalsDelta *delta, Datum zero)
+{
+	return delta->leads == 0 && delta->open_leads == 0 &&
+		numeric_sum_is_zero(delta->forecast_profit, zero) &&
+		numeric_sum_is_zero(delta->won_profit, zero) &&
+		numeric_sum_is_zero(delta->open_forecast_profit, zero);
+}
+
+/* The values of a delta's row, in the order of the DCOL_ columns */
 static void
-write_deltas(HTAB *deltas)
+delta_values(const TotalsDelta *delta, Datum zero, Datum *values)
+{
+	values[DCOL_BUCKET] = TimestampTzGetDatum(delta->key.bucket);
+	values[DCOL_ASSIGNEE_ID] = Int32GetDatum(delta->key.assignee_id);
+	values[DCOL_LEADS] = Int64GetDatum(delta->leads);
+	values[DCOL_FORECAST_PROFIT] = delta->forecast_profit ? delta->forecast_profit : zero;
+	values[DCOL_WON_PROFIT] = delta->won_profit ? delta->won_profit : zero;
+	values[DCOL_OPEN_LEADS] = Int64GetDatum(delta->open_leads);
+	values[DCOL_OPEN_FORECAST_PROFIT] =
+		delta->open_forecast_profit ? delta->open_forecast_profit : zero;
+	values[DCOL_COMPACTED] = BoolGetDatum(false);
+}
+
+/*
+ * Appends the deltas through the planned INSERT, which fires the triggers
+ * and checks the constraints and row security the user gave lead_totals.
+ */
+static void
+insert_deltas(HTAB *deltas, Datum zero)
 {
 	Oid			argtypes[7] = {TIMESTAMPTZOID, INT4OID, INT8OID, NUMERICOID,
 	NUMERICOID, INT8OID, NUMERICOID};
 	SPIPlanPtr	plan = keep_plan(&delta_plan, DELTA_SQL, 7, argtypes);
-	Datum		zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
 	HASH_SEQ_STATUS seq;
 	TotalsDelta *delta;
 
 	hash_seq_init(&seq, deltas);
 	while ((delta = hash_seq_search(&seq)) != NULL)
 	{
-		Datum		values[7];
+		Datum		values[NUM_DELTA_COLUMNS];
 		int			rc;
 
-		if (delta->leads == 0 && delta->open_leads == 0 &&
-			numeric_sum_is_zero(delta->forecast_profit, zero) &&
-			numeric_sum_is_zero(delta->won_profit, zero) &&
-			numeric_sum_is_zero(delta->open_forecast_profit, zero))
+		if (delta_is_zero(delta, zero))
 			continue;
-		values[0] = TimestampTzGetDatum(delta->key.bucket);
-		values[1] = Int32GetDatum(delta->key.assignee_id);
-		values[2] = Int64GetDatum(delta->leads);
-		values[3] = delta->forecast_profit ? delta->forecast_profit : zero;
-		values[4] = delta->won_profit ? delta->won_profit : zero;
-		values[5] = Int64GetDatum(delta->open_leads);
-		values[6] = delta->open_forecast_profit ? delta->open_forecast_profit : zero;
+		delta_values(delta, zero, values);
 		rc = SPI_execute_plan(plan, values, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "lead totals: %s", SPI_result_code_string(rc));
 	}
+}
+
+/*
+ * Appends the deltas to lead_totals as the executor would insert them,
+ * indexes included, without an INSERT to plan and start for every
+ * statement: in a single-row INSERT into scoring.lead that cost more than
+ * reading the lead's history.  Like an index, the totals are the leads'
+ * own bookkeeping, so no privilege on lead_totals is asked of the user.
+ */
+static void
+store_deltas(Relation rel, HTAB *deltas, Datum zero)
+{
+	EState	   *estate = CreateExecutorState();
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	CommandId	cid = GetCurrentCommandId(true);
+	HASH_SEQ_STATUS seq;
+	TotalsDelta *delta;
+
+	InitResultRelInfo(rri, rel, 0, NULL, 0);
+#if PG_VERSION_NUM < 140000
+	estate->es_result_relation_info = rri;
+#endif
+	ExecOpenIndices(rri, false);
+
+	hash_seq_init(&seq, deltas);
+	while ((delta = hash_seq_search(&seq)) != NULL)
+	{
+		Datum		values[NUM_DELTA_COLUMNS];
+		int			i;
+
+		if (delta_is_zero(delta, zero))
+			continue;
+		delta_values(delta, zero, values);
+		ExecClearTuple(slot);
+		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
+		for (i = 0; i < NUM_DELTA_COLUMNS; i++)
+		{
+			slot->tts_values[Rels.delta_attnums[i] - 1] = values[i];
+			slot->tts_isnull[Rels.delta_attnums[i] - 1] = false;
+		}
+		ExecStoreVirtualTuple(slot);
+		table_tuple_insert(rel, slot, cid, 0, NULL);
+		if (rri->ri_NumIndices > 0)
+		{
+			List	   *recheck;
+
+#if PG_VERSION_NUM >= 160000
+			recheck = ExecInsertIndexTuples(rri, slot, estate, false, false,
+											NULL, NIL, false);
+#elif PG_VERSION_NUM >= 140000
+			recheck = ExecInsertIndexTuples(rri, slot, estate, false, false,
+											NULL, NIL);
+#else
+			recheck = ExecInsertIndexTuples(slot, estate, false, NULL, NIL);
+#endif
+			list_free(recheck);
+		}
+	}
+
+	ExecCloseIndices(rri);
+	ExecDropSingleTupleTableSlot(slot);
+	FreeExecutorState(estate);
+}
+
+/* Appends the deltas that change something */
+static void
+write_deltas(HTAB *deltas)
+{
+	Datum		zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+	Relation	rel = open_totals();
+
+	if (Rels.direct)
+		store_deltas(rel, deltas, zero);
+	else
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		insert_deltas(deltas, zero);
+		SPI_finish();
+	}
+	table_close(rel, NoLock);
 }
 
 PG_FUNCTION_INFO_V1(scoring_lead_totals_trigger);
@@ -332,10 +559,9 @@ scoring_lead_totals_trigger(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TriggerEvent event;
 	Relation	rel;
-	int			attnums[NUM_TOTALS_COLUMNS];
+	const int  *attnums;
 	HASHCTL		ctl;
 	TotalsState state;
-	int			i;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
@@ -346,11 +572,10 @@ scoring_lead_totals_trigger(PG_FUNCTION_ARGS)
 	event = trigdata->tg_event;
 	rel = trigdata->tg_relation;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
 	if (TRIGGER_FIRED_BY_TRUNCATE(event))
 	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
 		if (SPI_execute_plan(keep_plan(&truncate_plan, "DELETE FROM scoring.lead_totals",
 									   0, NULL), NULL, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not empty scoring.lead_totals");
@@ -365,16 +590,7 @@ scoring_lead_totals_trigger(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("lead_totals_trigger() needs the transition tables of its event")));
-
-	for (i = 0; i < NUM_TOTALS_COLUMNS; i++)
-	{
-		attnums[i] = SPI_fnumber(RelationGetDescr(rel), totals_column_names[i]);
-		if (attnums[i] <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("lead totals trigger on table \"%s\" needs column \"%s\"",
-							RelationGetRelationName(rel), totals_column_names[i])));
-	}
+	attnums = lead_attnums(rel);
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(TotalsKey);
@@ -394,6 +610,5 @@ scoring_lead_totals_trigger(PG_FUNCTION_ARGS)
 		add_transition_table(&state, trigdata->tg_newtable, RelationGetDescr(rel),
 							 attnums, 1);
 	write_deltas(state.deltas);
-	SPI_finish();
 	return PointerGetDatum(NULL);
 }

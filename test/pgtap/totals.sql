@@ -12,7 +12,7 @@ BEGIN;
 SET LOCAL timezone = 'UTC';
 SET LOCAL DateStyle = 'ISO';
 SET LOCAL scoring.now = '2026-03-31 12:00+00';
-SELECT plan(35);
+SELECT plan(41);
 
 -- p_win 0.5 for every lead: forecast = 0.1 x budget with brand B
 INSERT INTO scoring.brand (brand, margin) VALUES ('B', 0.2);
@@ -226,6 +226,58 @@ ALTER TABLE scoring.lead ENABLE TRIGGER lead_totals_insert;
 SELECT isnt(pg_temp.disagreements(), 0::bigint, 'a load without the trigger leaves the totals behind');
 SELECT cmp_ok(scoring.rebuild_totals(), '>', 0::bigint, 'rebuild_totals() writes rows');
 SELECT is(pg_temp.disagreements(), 0::bigint, 'after rebuild_totals()');
+
+-- The deltas are stored without an INSERT while lead_totals is as the
+-- extension made it; an index of the user's on it is kept all the same
+CREATE INDEX lead_totals_user_idx ON scoring.lead_totals (leads);
+INSERT INTO scoring.lead (lead_id, created_at, brand, budget, status)
+SELECT i, '2026-03-21 10:00+00', 'B', 5000, 'draft' FROM generate_series(7001, 7003) AS i;
+INSERT INTO scoring.lead (lead_id, created_at, brand, budget, status)
+VALUES (7004, '2026-03-21 10:00+00', 'B', 5000, 'draft');
+CREATE TEMP TABLE heap_deltas AS
+	SELECT leads, count(*) AS n FROM scoring.lead_totals WHERE NOT compacted GROUP BY leads;
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+SELECT is((SELECT count(*) FROM scoring.lead_totals WHERE leads = 3 AND NOT compacted),
+		  (SELECT n FROM heap_deltas WHERE leads = 3),
+		  'a user''s index on lead_totals finds the delta of 3 leads');
+SELECT is((SELECT count(*) FROM scoring.lead_totals WHERE leads = 1 AND NOT compacted),
+		  (SELECT n FROM heap_deltas WHERE leads = 1),
+		  'and every delta of one lead');
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+DROP INDEX scoring.lead_totals_user_idx;
+
+-- A trigger of the user's on lead_totals: the deltas go through an INSERT,
+-- which fires it; without it, they are stored directly again
+CREATE TEMP TABLE user_trigger_saw (leads bigint);
+CREATE FUNCTION public.totals_user_trigger() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO user_trigger_saw VALUES (NEW.leads);
+	RETURN NULL;
+END;
+$$;
+CREATE TRIGGER user_trigger AFTER INSERT ON scoring.lead_totals
+	FOR EACH ROW EXECUTE FUNCTION public.totals_user_trigger();
+INSERT INTO scoring.lead (lead_id, created_at, brand, budget, status)
+SELECT i, '2026-03-22 10:00+00', 'B', 5000, 'draft' FROM generate_series(7011, 7012) AS i;
+SELECT is((SELECT array_agg(leads) FROM user_trigger_saw), '{2}'::bigint[],
+		  'a user''s trigger on lead_totals sees the delta');
+DROP TRIGGER user_trigger ON scoring.lead_totals;
+INSERT INTO scoring.lead (lead_id, created_at, brand, budget, status)
+VALUES (7013, '2026-03-22 10:00+00', 'B', 5000, 'draft');
+SELECT is((SELECT count(*) FROM user_trigger_saw), 1::bigint,
+		  'dropped, it sees nothing more');
+
+-- A check constraint of the user's on lead_totals is checked
+ALTER TABLE scoring.lead_totals ADD CONSTRAINT user_check CHECK (leads < 100) NOT VALID;
+SELECT throws_ok($$INSERT INTO scoring.lead (lead_id, created_at, brand, budget, status)
+				   SELECT i, '2026-03-23 10:00+00', 'B', 5000, 'draft'
+					 FROM generate_series(7101, 7250) AS i$$,
+				 '23514', NULL, 'a delta that fails a user''s check constraint fails the insert');
+ALTER TABLE scoring.lead_totals DROP CONSTRAINT user_check;
+SELECT is(pg_temp.disagreements(), 0::bigint, 'after the user''s index, trigger and check');
 
 -- TRUNCATE empties the totals too
 TRUNCATE scoring.lead CASCADE;
