@@ -60,6 +60,12 @@
 
 #include "scoring.h"
 
+/* Columns of lead_client_history_idx, with the INCLUDE ones */
+#define HISTORY_IDX_COLUMNS		4
+#define HISTORY_IDX_CREATED_AT	2
+#define HISTORY_IDX_STATUS		3
+#define HISTORY_IDX_CLOSED_AT	4
+
 /* Relations, indexes and attribute numbers, looked up once per backend */
 typedef struct ClientRels
 {
@@ -73,8 +79,6 @@ typedef struct ClientRels
 	AttrNumber	okved;
 	AttrNumber	core_industry;
 	AttrNumber	annual_turnover;
-	AttrNumber	status;
-	AttrNumber	closed_at;
 } ClientRels;
 
 static ClientRels Rels;
@@ -196,8 +200,6 @@ client_rels_resolve(void)
 	Rels.okved = column(Rels.client, "okved");
 	Rels.core_industry = column(Rels.client, "core_industry");
 	Rels.annual_turnover = column(Rels.client, "annual_turnover");
-	Rels.status = column(Rels.lead, "status");
-	Rels.closed_at = column(Rels.lead, "closed_at");
 	Rels.valid = true;
 }
 
@@ -258,18 +260,15 @@ is_won(Datum status)
 	return VARSIZE_ANY_EXHDR(t) == 3 && memcmp(VARDATA_ANY(t), "won", 3) == 0;
 }
 
-/* Columns of lead_client_history_idx, with the INCLUDE ones */
-#define HISTORY_IDX_COLUMNS		4
-#define HISTORY_IDX_CREATED_AT	2
-#define HISTORY_IDX_STATUS		3
-#define HISTORY_IDX_CLOSED_AT	4
-
 /*
  * Walks the client's leads created in [from, until) (from DT_NOBEGIN: all
  * before until), adding them to *leads and the won ones closed by until to
  * *wins; the closing moments of wins closed later go to pending when it is
  * given.  Like an index-only scan, it reads status and closed_at from the
- * index where the visibility map says the heap page is all visible.
+ * index, and visits the heap only where the visibility map does not say
+ * the page is all visible, to see whether the lead is.  The index's values
+ * are those of the version it finds: an update that changes an indexed
+ * column, as these are, is never a HOT update.
  *
  * The scan keys give the client and the start; the walk stops at until
  * itself, from the created_at it reads anyway: a new lead usually comes
@@ -284,10 +283,18 @@ walk_history(int64 client_id, TimestampTz from, TimestampTz until,
 	Relation	idx = index_open(Rels.lead_history, AccessShareLock);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	int			nkeys = TIMESTAMP_IS_NOBEGIN(from) ? 1 : 2;
-	IndexScanDesc scan = index_beginscan(rel, idx, SnapshotSelf, nkeys, 0);
+	IndexScanDesc scan;
 	Buffer		vmbuffer = InvalidBuffer;
 	ScanKeyData keys[2];
 	ItemPointer tid;
+
+	if (RelationGetNumberOfAttributes(idx) != HISTORY_IDX_COLUMNS)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("index \"scoring.lead_client_history_idx\" is not the extension's"),
+				 errdetail("It must be on (client_id, created_at) INCLUDE (status, closed_at)."),
+				 errhint("Reinstall the extension: DROP EXTENSION scoring; CREATE EXTENSION scoring.")));
+	scan = index_beginscan(rel, idx, SnapshotSelf, nkeys, 0);
 
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(client_id));
@@ -301,36 +308,24 @@ walk_history(int64 client_id, TimestampTz from, TimestampTz until,
 	{
 		Datum		values[HISTORY_IDX_COLUMNS];
 		bool		isnull[HISTORY_IDX_COLUMNS];
-		Datum		status,
-					closed_at;
-		bool		status_null,
-					closed_null;
+		TimestampTz closed_at;
 
 		index_deform_tuple(scan->xs_itup, scan->xs_itupdesc, values, isnull);
 		if (DatumGetTimestampTz(values[HISTORY_IDX_CREATED_AT - 1]) >= until)
 			break;
-		if (VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer))
-		{
-			status = values[HISTORY_IDX_STATUS - 1];
-			status_null = isnull[HISTORY_IDX_STATUS - 1];
-			closed_at = values[HISTORY_IDX_CLOSED_AT - 1];
-			closed_null = isnull[HISTORY_IDX_CLOSED_AT - 1];
-		}
-		else
-		{
-			if (!index_fetch_heap(scan, slot))
-				continue;		/* not visible */
-			status = slot_getattr(slot, Rels.status, &status_null);
-			closed_at = slot_getattr(slot, Rels.closed_at, &closed_null);
-		}
+		if (!VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer) &&
+			!index_fetch_heap(scan, slot))
+			continue;			/* not visible */
 
 		(*leads)++;
-		if (status_null || closed_null || !is_won(status))
+		if (isnull[HISTORY_IDX_STATUS - 1] || isnull[HISTORY_IDX_CLOSED_AT - 1] ||
+			!is_won(values[HISTORY_IDX_STATUS - 1]))
 			continue;
-		if (DatumGetTimestampTz(closed_at) <= until)
+		closed_at = DatumGetTimestampTz(values[HISTORY_IDX_CLOSED_AT - 1]);
+		if (closed_at <= until)
 			(*wins)++;
 		else if (pending != NULL)
-			closings_push(pending, DatumGetTimestampTz(closed_at));
+			closings_push(pending, closed_at);
 	}
 
 	if (BufferIsValid(vmbuffer))

@@ -228,6 +228,22 @@ numeric_not_finite(Numeric num)
 }
 
 /*
+ * Whether a finite numeric is below zero as a double: read from its digits
+ * when they fit, through text only for values beyond a double's range (a
+ * value too small for a double counts as zero, as it always has).
+ */
+static bool
+numeric_below_zero(Numeric num)
+{
+	double		d;
+
+	if (numeric_to_finite_double(num, &d))
+		return d < 0;
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+											  NumericGetDatum(num))) < 0;
+}
+
+/*
  * Checks the budget: present, finite, not negative and not beyond the
  * max_budget setting.  Flags and returns false when it cannot be used.
  */
@@ -240,8 +256,7 @@ budget_usable(ScoredLead *lead, ScoringConfig *config)
 		flag(lead, "no_budget");
 	else if (numeric_not_finite(budget))
 		flag(lead, "invalid_budget");
-	else if (DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
-												NumericGetDatum(budget))) < 0)
+	else if (numeric_below_zero(budget))
 		flag(lead, "negative_budget");
 	else if (numeric_compare(budget, config->max_budget) > 0)
 		flag(lead, "implausible_budget");
