@@ -21,11 +21,24 @@ attributes per transaction) for SECONDS s, 1 and 2 clients, into
 scoring.lead as 'draft' (scored) and as 'new' (scored and routed to 8
 managers), and into the plain twin (b); runs interleaved, each starting
 from the same NSEED + NLEADS scored leads, vacuumed (pgbench_reset.sql).
+
+Instructions per single-row insert: tps on a shared 2-core machine moves
+by a third from one run to the next, so the same single-row inserts are
+also counted in instructions, which do not: with the server stopped,
+postgres --single runs 1 and then 1 + NI statements of one 'draft' lead
+each (insert_statements.sql, drawn like pgbench_insert.sql) under
+valgrind's callgrind, from the pgbench_reset.sql state each time; the
+difference over NI is what one more insert costs the backend, parsing,
+planning and commit included.  Needs valgrind and BENCH_DATA (run.sh);
+skipped without them.
 """
 import collections
 import os
 import re
+import shlex
+import shutil
 import subprocess
+import tempfile
 
 import benchlib as B
 
@@ -34,6 +47,7 @@ NSEED = max(int(50000 * B.SCALE), 1000)
 NLEADS = max(int(200000 * B.SCALE), 1000)
 SECONDS = max(int(round(20 * B.SCALE)), 2)
 PGBENCH = os.environ.get("PGBENCH", "pgbench")
+NI = max(int(1000 * B.SCALE), 100)
 
 COLS = ("created_at, client_id, shop, channel, category, brand, budget, "
         "features, status, closed_at, won_profit")
@@ -198,6 +212,74 @@ def main():
                    B.fmt(n_state)),
                "Target: scoring.lead >= 0.8x the plain twin's tps (the "
                "scoring alone, 'draft'): " + "; ".join(verdicts) + "."])
+    instruction_counts()
+
+
+def server(action):
+    """Stops or starts the benchmark's server (run.sh's data directory)."""
+    cmd = shlex.split(os.environ.get("AS_PG", "")) + [
+        os.path.join(os.environ["PG_BINDIR"], "pg_ctl"), "-D",
+        os.environ["BENCH_DATA"], "-w", "-t", "60"]
+    if action == "start":
+        cmd += ["-l", os.path.join(os.environ["BENCH_DATA"], "..", "server.log")]
+    subprocess.run(cmd + [action], check=True, stdout=subprocess.DEVNULL, cwd="/")
+
+
+def instructions(tbl, n):
+    """Instructions postgres --single runs for n single-row inserts into
+    tbl, from the pgbench_reset.sql state; the server is left running."""
+    B.psql(file=os.path.join(B.BENCH_DIR, "pgbench_reset.sql"),
+           variables={"tbl": tbl})
+    with tempfile.TemporaryFile("w+") as stmts:
+        stmts.write(B.psql(file=os.path.join(B.BENCH_DIR, "insert_statements.sql"),
+                           variables={"tbl": tbl, "n": n, "seed": 0.5}))
+        stmts.write("\n")
+        stmts.seek(0)
+        server("stop")
+        try:
+            res = subprocess.run(
+                shlex.split(os.environ.get("AS_PG", "")) +
+                ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                 os.path.join(os.environ["PG_BINDIR"], "postgres"), "--single",
+                 "-D", os.environ["BENCH_DATA"], os.environ["PGDATABASE"]],
+                stdin=stmts, capture_output=True, text=True, cwd="/")
+        finally:
+            server("start")
+    m = re.search(r"refs:\s+([\d,]+)", res.stderr)
+    if res.returncode != 0 or not m or "ERROR:" in res.stdout + res.stderr:
+        raise SystemExit("postgres --single failed:\n" + res.stdout[-2000:]
+                         + res.stderr[-2000:])
+    return int(m.group(1).replace(",", ""))
+
+
+def instruction_counts():
+    """The instructions table, or a log line saying why there is none."""
+    if not shutil.which("valgrind") or "BENCH_DATA" not in os.environ:
+        B.log("instructions per insert: skipped (needs valgrind and run.sh)")
+        return
+    tables = [("(b) plain twin", "bench.twin_plain"),
+              ("(b') twin + foreign key", "bench.twin_fk"),
+              ("scoring.lead, 'draft': scored", "scoring.lead")]
+    per = {}
+    for name, tbl in tables:
+        first = instructions(tbl, 1)
+        per[tbl] = (instructions(tbl, 1 + NI) - first) / NI
+        B.log("instructions, %s: %.0f per insert" % (tbl, per[tbl]))
+    base = per["bench.twin_plain"]
+    B.table(
+        "Single-row inserts: instructions per insert (callgrind, %s "
+        "statements)" % B.fmt(NI),
+        ["table", "instructions", "vs (b)", "(b) / this"],
+        [[name, per[tbl], per[tbl] / base, base / per[tbl]]
+         for name, tbl in tables],
+        notes=["postgres --single, one 'draft' lead per statement "
+               "(insert_statements.sql), from the same state as the pgbench "
+               "runs; the count of 1 + %d statements less that of 1 "
+               "statement, over %d: parsing, planning, the triggers and the "
+               "commit of one more insert, without the client and its round "
+               "trip.  '(b) / this' is the tps ratio the same work would "
+               "give if the backend's CPU were all of a transaction's time."
+               % (NI, NI)])
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@
 #	PG_BINDIR	/usr/lib/postgresql/15/bin; PYTHON /usr/bin/python3
 #
 # The Python parts need Debian's python3-sklearn and python3-pandas (not a
-# pyenv/virtualenv python); they are installed with apt when missing and we
-# are root.  Server settings favour repeatable CPU measurements over
+# pyenv/virtualenv python), and insert's instruction counts valgrind; they
+# are installed with apt when missing.  Server settings favour repeatable CPU measurements over
 # durability: fsync, synchronous_commit and full_page_writes off, autovacuum
 # off (the benchmarks VACUUM where a real system's autovacuum would have),
 # shared_buffers 1GB; everything else is the default (JIT included).
@@ -99,6 +99,12 @@ if ! "$PYTHON" -c 'import sklearn, pandas' 2>/dev/null; then
 				python3-sklearn python3-pandas >/dev/null
 		}
 fi
+# valgrind counts the instructions of single-row inserts (insert.py)
+if ! command -v valgrind >/dev/null; then
+	say "installing valgrind"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null ||
+		say "valgrind not installed: insert.py skips its instruction counts"
+fi
 for bin in "$PSQL" "$PGBENCH" "$PG_BINDIR/initdb" "$PG_BINDIR/pg_ctl"; do
 	[ -x "$bin" ] || {
 		echo "missing $bin (postgresql-15)" >&2
@@ -132,6 +138,11 @@ if [ "$(id -u)" -eq 0 ]; then
 	chown postgres: "$TMP"
 fi
 export PGHOST=$TMP PGPORT=$PORT PGUSER=postgres
+# insert.py stops the server to count instructions in single-user mode
+export BENCH_DATA=$TMP/data PG_BINDIR
+if [ "$(id -u)" -eq 0 ]; then
+	export AS_PG="runuser -u postgres --"
+fi
 unset PGPASSWORD PGSERVICE PGHOSTADDR PGDATABASE
 
 stop_server()
