@@ -12,7 +12,7 @@ BEGIN;
 SET LOCAL timezone = 'UTC';
 SET LOCAL DateStyle = 'ISO';
 SET LOCAL scoring.now = '2026-03-31 12:00+00';
-SELECT plan(41);
+SELECT plan(43);
 
 -- p_win 0.5 for every lead: forecast = 0.1 x budget with brand B
 INSERT INTO scoring.brand (brand, margin) VALUES ('B', 0.2);
@@ -277,7 +277,21 @@ SELECT throws_ok($$INSERT INTO scoring.lead (lead_id, created_at, brand, budget,
 					 FROM generate_series(7101, 7250) AS i$$,
 				 '23514', NULL, 'a delta that fails a user''s check constraint fails the insert');
 ALTER TABLE scoring.lead_totals DROP CONSTRAINT user_check;
-SELECT is(pg_temp.disagreements(), 0::bigint, 'after the user''s index, trigger and check');
+-- A column of the user's with a default gets it (through the INSERT);
+-- dropped again, the deltas are stored directly around the dropped column
+ALTER TABLE scoring.lead_totals ADD COLUMN user_note text NOT NULL DEFAULT 'from the user';
+INSERT INTO scoring.lead (lead_id, created_at, brand, budget, status)
+VALUES (7301, '2027-06-30 23:50+00', 'B', 5000, 'draft');
+SELECT is((SELECT user_note FROM scoring.lead_totals
+			WHERE NOT compacted AND bucket = scoring.total_bucket('2027-06-30 23:50+00')),
+		  'from the user', 'a column of the user''s gets its default');
+ALTER TABLE scoring.lead_totals DROP COLUMN user_note;
+INSERT INTO scoring.lead (lead_id, created_at, brand, budget, status)
+VALUES (7302, '2027-06-30 23:50+00', 'B', 5000, 'draft');
+SELECT is((SELECT count(*) FROM scoring.lead_totals
+			WHERE NOT compacted AND bucket = scoring.total_bucket('2027-06-30 23:50+00')),
+		  2::bigint, 'after the column is dropped, the next delta is stored too');
+SELECT is(pg_temp.disagreements(), 0::bigint, 'after the user''s index, trigger, check and column');
 
 -- TRUNCATE empties the totals too
 TRUNCATE scoring.lead CASCADE;
