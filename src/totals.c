@@ -178,6 +178,7 @@ typedef struct TotalsRels
 	Oid			lead;			/* InvalidOid: attnums not looked up */
 	int			attnums[NUM_TOTALS_COLUMNS];
 	Oid			totals;			/* InvalidOid: not looked up */
+	bool		shape_known;	/* whether the next two are set */
 	bool		direct;			/* whether deltas may skip the INSERT */
 	AttrNumber	delta_attnums[NUM_DELTA_COLUMNS];
 } TotalsRels;
@@ -221,46 +222,71 @@ lead_attnums(Relation rel)
 }
 
 /*
+ * Finds the deltas' columns in lead_totals, and whether the table is as
+ * the extension made it, so that deltas may skip the INSERT (see
+ * open_totals())
+ */
+static bool
+totals_as_shipped(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			known = 0;
+	int			i;
+
+	for (i = 0; i < NUM_DELTA_COLUMNS; i++)
+	{
+		Rels.delta_attnums[i] = SPI_fnumber(desc, delta_column_names[i]);
+		if (Rels.delta_attnums[i] > 0)
+			known++;
+	}
+	for (i = 0; i < desc->natts; i++)
+		if (TupleDescAttr(desc, i)->attisdropped)
+			known++;
+	return known == desc->natts && rel->trigdesc == NULL &&
+		(desc->constr == NULL || desc->constr->num_check == 0) &&
+		!rel->rd_rel->relrowsecurity;
+}
+
+/*
  * Opens scoring.lead_totals and finds out whether deltas may be written
  * to it directly: when it is as the extension made it, with no columns,
  * triggers, check constraints or row security of the user's, all that an
- * INSERT would do besides storing the row is keeping its indexes.
+ * INSERT would do besides storing the row is keeping its indexes.  What
+ * is found is current once the lock is held: taking it reads the
+ * invalidations of what others changed, and if one was of lead_totals the
+ * table is looked up again.
  */
 static Relation
 open_totals(void)
 {
-	Relation	rel;
-	TupleDesc	desc;
-	int			i;
-	int			known = 0;
-
-	if (!OidIsValid(Rels.totals))
+	for (;;)
 	{
-		Oid			relid = get_relname_relid("lead_totals",
-											  get_namespace_oid("scoring", false));
+		Oid			relid = Rels.totals;
+		Relation	rel;
 
 		if (!OidIsValid(relid))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("relation \"scoring.lead_totals\" does not exist")));
-		rel = table_open(relid, RowExclusiveLock);
-		desc = RelationGetDescr(rel);
-		for (i = 0; i < NUM_DELTA_COLUMNS; i++)
 		{
-			Rels.delta_attnums[i] = SPI_fnumber(desc, delta_column_names[i]);
-			if (Rels.delta_attnums[i] > 0)
-				known++;
+			relid = get_relname_relid("lead_totals",
+									  get_namespace_oid("scoring", false));
+			if (!OidIsValid(relid))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_TABLE),
+						 errmsg("relation \"scoring.lead_totals\" does not exist")));
+			Rels.totals = relid;
+			Rels.shape_known = false;
 		}
-		for (i = 0; i < desc->natts; i++)
-			if (TupleDescAttr(desc, i)->attisdropped)
-				known++;
-		Rels.direct = known == desc->natts && rel->trigdesc == NULL &&
-			(desc->constr == NULL || desc->constr->num_check == 0) &&
-			!rel->rd_rel->relrowsecurity;
-		Rels.totals = relid;
-		return rel;
+		rel = table_open(relid, RowExclusiveLock);
+		if (Rels.totals == relid)
+		{
+			if (!Rels.shape_known)
+			{
+				Rels.direct = totals_as_shipped(rel);
+				Rels.shape_known = true;
+			}
+			return rel;
+		}
+		table_close(rel, RowExclusiveLock);
 	}
-	return table_open(Rels.totals, RowExclusiveLock);
 }
 
 /*
