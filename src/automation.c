@@ -79,20 +79,6 @@ note_row(TupleTableSlot *slot, void *arg)
 	scan->lead_ids[scan->n++] = DatumGetInt64(lead_id);
 }
 
-/* The number of a column of the trigger's table, complaining when missing */
-static AttrNumber
-trigger_column(Relation rel, const char *name)
-{
-	int			attnum = SPI_fnumber(RelationGetDescr(rel), name);
-
-	if (attnum <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("lead automation trigger on table \"%s\" needs column \"%s\"",
-						RelationGetRelationName(rel), name)));
-	return (AttrNumber) attnum;
-}
-
 PG_FUNCTION_INFO_V1(scoring_lead_automation_inserted);
 
 /*
@@ -116,8 +102,10 @@ scoring_lead_automation_inserted(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("lead_automation_inserted() must be fired AFTER INSERT ... REFERENCING NEW TABLE ... FOR EACH STATEMENT")));
 
-	scan.lead_id = trigger_column(trigdata->tg_relation, "lead_id");
-	scan.status = trigger_column(trigdata->tg_relation, "status");
+	scan.lead_id = trigger_column(trigdata->tg_relation,
+								  "lead automation trigger", "lead_id");
+	scan.status = trigger_column(trigdata->tg_relation,
+								 "lead automation trigger", "status");
 	scan.lead_ids = NULL;
 	scan.n = scan.cap = 0;
 	transition_table_foreach(trigdata->tg_newtable,

@@ -133,19 +133,10 @@ lead_trigger_init(void)
 static void
 resolve_attnums(Relation rel)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
 
 	for (i = 0; i < NUM_LEAD_COLUMNS; i++)
-	{
-		Attnums[i] = SPI_fnumber(desc, lead_column_names[i]);
-		if (Attnums[i] <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("scoring trigger on table \"%s\" needs column \"%s\"",
-							RelationGetRelationName(rel),
-							lead_column_names[i])));
-	}
+		Attnums[i] = trigger_column(rel, "scoring trigger", lead_column_names[i]);
 	AttnumsRelid = RelationGetRelid(rel);
 }
 

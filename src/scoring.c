@@ -25,6 +25,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -119,6 +120,23 @@ keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 		*plan = p;
 	}
 	return *plan;
+}
+
+/*
+ * The number of a column of a trigger's table, complaining when the table
+ * has none of that name: trigger names the trigger in the message.
+ */
+AttrNumber
+trigger_column(Relation rel, const char *trigger, const char *column)
+{
+	int			attnum = SPI_fnumber(RelationGetDescr(rel), column);
+
+	if (attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s on table \"%s\" needs column \"%s\"",
+						trigger, RelationGetRelationName(rel), column)));
+	return (AttrNumber) attnum;
 }
 
 /*

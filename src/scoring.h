@@ -225,6 +225,8 @@ extern TimestampTz scoring_now(void);
 extern SPIPlanPtr keep_plan(SPIPlanPtr *plan, const char *sql, int nargs,
 							Oid *argtypes);
 extern void totals_init(void);
+extern AttrNumber trigger_column(Relation rel, const char *trigger,
+								 const char *column);
 extern void transition_table_foreach(Tuplestorestate *table, TupleDesc desc,
 									 void (*fn) (TupleTableSlot *slot, void *arg),
 									 void *arg);

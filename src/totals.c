@@ -209,14 +209,8 @@ lead_attnums(Relation rel)
 	if (Rels.lead == RelationGetRelid(rel))
 		return Rels.attnums;
 	for (i = 0; i < NUM_TOTALS_COLUMNS; i++)
-	{
-		Rels.attnums[i] = SPI_fnumber(RelationGetDescr(rel), totals_column_names[i]);
-		if (Rels.attnums[i] <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("lead totals trigger on table \"%s\" needs column \"%s\"",
-							RelationGetRelationName(rel), totals_column_names[i])));
-	}
+		Rels.attnums[i] = trigger_column(rel, "lead totals trigger",
+										 totals_column_names[i]);
 	Rels.lead = RelationGetRelid(rel);
 	return Rels.attnums;
 }
@@ -460,95 +454,104 @@ delta_values(const TotalsDelta *delta, Datum zero, Datum *values)
 }
 
 /*
- * Appends the deltas through the planned INSERT, which fires the triggers
- * and checks the constraints and row security the user gave lead_totals.
+ * Where the deltas go.  Directly into lead_totals, as the executor would
+ * insert them, indexes included, without an INSERT to plan and start for
+ * every statement: in a single-row INSERT into scoring.lead that cost more
+ * than reading the lead's history.  Like an index, the totals are the
+ * leads' own bookkeeping, so no privilege on lead_totals is asked of the
+ * user.  Through the planned INSERT when the user gave lead_totals
+ * triggers, check constraints, row security or columns (open_totals()).
  */
+typedef struct DeltaWriter
+{
+	Relation	rel;
+	SPIPlanPtr	plan;			/* the INSERT; NULL: stored directly */
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	CommandId	cid;
+} DeltaWriter;
+
 static void
-insert_deltas(HTAB *deltas, Datum zero)
+delta_writer_begin(DeltaWriter *w)
 {
 	Oid			argtypes[7] = {TIMESTAMPTZOID, INT4OID, INT8OID, NUMERICOID,
 	NUMERICOID, INT8OID, NUMERICOID};
-	SPIPlanPtr	plan = keep_plan(&delta_plan, DELTA_SQL, 7, argtypes);
-	HASH_SEQ_STATUS seq;
-	TotalsDelta *delta;
 
-	hash_seq_init(&seq, deltas);
-	while ((delta = hash_seq_search(&seq)) != NULL)
+	memset(w, 0, sizeof(DeltaWriter));
+	w->rel = open_totals();
+	if (!Rels.direct)
 	{
-		Datum		values[NUM_DELTA_COLUMNS];
-		int			rc;
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		w->plan = keep_plan(&delta_plan, DELTA_SQL, 7, argtypes);
+		return;
+	}
+	w->estate = CreateExecutorState();
+	w->rri = makeNode(ResultRelInfo);
+	w->slot = MakeSingleTupleTableSlot(RelationGetDescr(w->rel), &TTSOpsVirtual);
+	w->cid = GetCurrentCommandId(true);
+	InitResultRelInfo(w->rri, w->rel, 0, NULL, 0);
+#if PG_VERSION_NUM < 140000
+	w->estate->es_result_relation_info = w->rri;
+#endif
+	ExecOpenIndices(w->rri, false);
+}
 
-		if (delta_is_zero(delta, zero))
-			continue;
-		delta_values(delta, zero, values);
-		rc = SPI_execute_plan(plan, values, NULL, false, 0);
+/* Appends one delta, its values in the order of the DCOL_ columns */
+static void
+write_delta(DeltaWriter *w, Datum *values)
+{
+	TupleTableSlot *slot = w->slot;
+	int			i;
+
+	if (w->plan != NULL)
+	{
+		int			rc = SPI_execute_plan(w->plan, values, NULL, false, 0);
+
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "lead totals: %s", SPI_result_code_string(rc));
+		return;
+	}
+
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	for (i = 0; i < NUM_DELTA_COLUMNS; i++)
+	{
+		slot->tts_values[Rels.delta_attnums[i] - 1] = values[i];
+		slot->tts_isnull[Rels.delta_attnums[i] - 1] = false;
+	}
+	ExecStoreVirtualTuple(slot);
+	table_tuple_insert(w->rel, slot, w->cid, 0, NULL);
+	if (w->rri->ri_NumIndices > 0)
+	{
+		List	   *recheck;
+
+#if PG_VERSION_NUM >= 160000
+		recheck = ExecInsertIndexTuples(w->rri, slot, w->estate, false, false,
+										NULL, NIL, false);
+#elif PG_VERSION_NUM >= 140000
+		recheck = ExecInsertIndexTuples(w->rri, slot, w->estate, false, false,
+										NULL, NIL);
+#else
+		recheck = ExecInsertIndexTuples(slot, w->estate, false, NULL, NIL);
+#endif
+		list_free(recheck);
 	}
 }
 
-/*
- * Appends the deltas to lead_totals as the executor would insert them,
- * indexes included, without an INSERT to plan and start for every
- * statement: in a single-row INSERT into scoring.lead that cost more than
- * reading the lead's history.  Like an index, the totals are the leads'
- * own bookkeeping, so no privilege on lead_totals is asked of the user.
- */
 static void
-store_deltas(Relation rel, HTAB *deltas, Datum zero)
+delta_writer_end(DeltaWriter *w)
 {
-	EState	   *estate = CreateExecutorState();
-	ResultRelInfo *rri = makeNode(ResultRelInfo);
-	TupleDesc	desc = RelationGetDescr(rel);
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
-	CommandId	cid = GetCurrentCommandId(true);
-	HASH_SEQ_STATUS seq;
-	TotalsDelta *delta;
-
-	InitResultRelInfo(rri, rel, 0, NULL, 0);
-#if PG_VERSION_NUM < 140000
-	estate->es_result_relation_info = rri;
-#endif
-	ExecOpenIndices(rri, false);
-
-	hash_seq_init(&seq, deltas);
-	while ((delta = hash_seq_search(&seq)) != NULL)
+	if (w->plan != NULL)
+		SPI_finish();
+	else
 	{
-		Datum		values[NUM_DELTA_COLUMNS];
-		int			i;
-
-		if (delta_is_zero(delta, zero))
-			continue;
-		delta_values(delta, zero, values);
-		ExecClearTuple(slot);
-		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
-		for (i = 0; i < NUM_DELTA_COLUMNS; i++)
-		{
-			slot->tts_values[Rels.delta_attnums[i] - 1] = values[i];
-			slot->tts_isnull[Rels.delta_attnums[i] - 1] = false;
-		}
-		ExecStoreVirtualTuple(slot);
-		table_tuple_insert(rel, slot, cid, 0, NULL);
-		if (rri->ri_NumIndices > 0)
-		{
-			List	   *recheck;
-
-#if PG_VERSION_NUM >= 160000
-			recheck = ExecInsertIndexTuples(rri, slot, estate, false, false,
-											NULL, NIL, false);
-#elif PG_VERSION_NUM >= 140000
-			recheck = ExecInsertIndexTuples(rri, slot, estate, false, false,
-											NULL, NIL);
-#else
-			recheck = ExecInsertIndexTuples(slot, estate, false, NULL, NIL);
-#endif
-			list_free(recheck);
-		}
+		ExecCloseIndices(w->rri);
+		ExecDropSingleTupleTableSlot(w->slot);
+		FreeExecutorState(w->estate);
 	}
-
-	ExecCloseIndices(rri);
-	ExecDropSingleTupleTableSlot(slot);
-	FreeExecutorState(estate);
+	table_close(w->rel, NoLock);
 }
 
 /* Appends the deltas that change something */
@@ -556,18 +559,22 @@ static void
 write_deltas(HTAB *deltas)
 {
 	Datum		zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
-	Relation	rel = open_totals();
+	DeltaWriter w;
+	HASH_SEQ_STATUS seq;
+	TotalsDelta *delta;
 
-	if (Rels.direct)
-		store_deltas(rel, deltas, zero);
-	else
+	delta_writer_begin(&w);
+	hash_seq_init(&seq, deltas);
+	while ((delta = hash_seq_search(&seq)) != NULL)
 	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		insert_deltas(deltas, zero);
-		SPI_finish();
+		Datum		values[NUM_DELTA_COLUMNS];
+
+		if (delta_is_zero(delta, zero))
+			continue;
+		delta_values(delta, zero, values);
+		write_delta(&w, values);
 	}
-	table_close(rel, NoLock);
+	delta_writer_end(&w);
 }
 
 PG_FUNCTION_INFO_V1(scoring_lead_totals_trigger);
