@@ -93,7 +93,6 @@ static ClientRels Rels;
 typedef struct HistoryMemo
 {
 	int64		client_id;		/* hash key */
-	bool		client_found;
 	LeadInput	client;			/* its client_* fields, in MemoContext */
 	bool		walked;			/* whether the fields below are set */
 	TimestampTz last_at;
@@ -213,8 +212,8 @@ slot_text(TupleTableSlot *slot, AttrNumber attnum)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
-/* Reads the client's row; false when there is none */
-static bool
+/* Reads the client's row into lead; has_client says whether there was one */
+static void
 read_client(LeadInput *lead, int64 client_id, Snapshot snapshot)
 {
 	Relation	rel = table_open(Rels.client, AccessShareLock);
@@ -222,13 +221,11 @@ read_client(LeadInput *lead, int64 client_id, Snapshot snapshot)
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	IndexScanDesc scan = index_beginscan(rel, idx, snapshot, 1, 0);
 	ScanKeyData key;
-	bool		found;
 
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(client_id));
 	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	if (found)
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
 		Datum		d;
@@ -248,7 +245,6 @@ read_client(LeadInput *lead, int64 client_id, Snapshot snapshot)
 	/* the locks stay to the end of the transaction: the next lead finds them */
 	index_close(idx, NoLock);
 	table_close(rel, NoLock);
-	return found;
 }
 
 /* Whether a status datum is 'won', without copying it */
@@ -406,20 +402,21 @@ memo_keep_client(HistoryMemo *memo, const LeadInput *src)
 	MemoryContextSwitchTo(old);
 }
 
-/* Reads the client's row with the command's snapshot; false when none */
-static bool
+/* Reads the client's row with the command's snapshot (has_client if any) */
+static void
 read_client_now(LeadInput *lead, int64 client_id)
 {
 	Snapshot	snapshot = RegisterSnapshot(GetActiveSnapshot());
-	bool		found = read_client(lead, client_id, snapshot);
 
+	read_client(lead, client_id, snapshot);
 	UnregisterSnapshot(snapshot);
-	return found;
 }
 
 /*
  * Fills the client part of a lead: the client's attributes as the current
- * statement sees them, and its history before created_at.  The history is
+ * statement sees them (has_client stays false when scoring.client has no
+ * such row), and its history before created_at, counted by client_id
+ * whether the client is known or not, as train() counts it.  The history is
  * read with SnapshotSelf, so that a bulk import counts the leads it
  * inserted a moment before, as train() and explain() later will; it also
  * counts what others committed meanwhile, which is only more current.
@@ -446,9 +443,9 @@ lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
 	}
 	if (!use_memo)
 	{
-		if (read_client_now(lead, client_id))
-			walk_history(client_id, DT_NOBEGIN, created_at,
-						 &lead->prior_leads, &lead->prior_wins, NULL);
+		read_client_now(lead, client_id);
+		walk_history(client_id, DT_NOBEGIN, created_at,
+					 &lead->prior_leads, &lead->prior_wins, NULL);
 		return;
 	}
 
@@ -461,11 +458,9 @@ lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
 		client.client_core = -1;
 		memo->walked = false;
 		memo->pending = (Closings) {NULL, 0, 0, MemoContext};
-		memo->client_found = read_client_now(&client, client_id);
+		read_client_now(&client, client_id);
 		memo_keep_client(memo, &client);
 	}
-	if (!memo->client_found)
-		return;
 	/* the memo outlives this lead: its strings can be shared */
 	lead->has_client = memo->client.has_client;
 	lead->client_kind = memo->client.client_kind;

@@ -111,6 +111,7 @@ typedef struct ScoredLead
 	Numeric		forecast;		/* p_win x (potential - uplift): this deal only */
 	int16		priority;
 	int32		model_id;		/* 0 when no model scored the lead */
+	bool		unknown_client; /* a client_id scoring.client does not have */
 	List	   *flags;			/* of char * */
 } ScoredLead;
 
@@ -184,7 +185,10 @@ read_lead(ScoredLead *lead, HeapTuple tup, TupleDesc desc, bool use_memo)
 
 	d = heap_getattr(tup, Attnums[COL_CLIENT_ID], desc, &isnull);
 	if (!isnull)
+	{
 		lead_input_from_client(&lead->in, DatumGetInt64(d), created_at, use_memo);
+		lead->unknown_client = !lead->in.has_client;
+	}
 }
 
 /* Compares two numerics like numeric_cmp: NaN above everything */
@@ -417,6 +421,10 @@ score_lead(ScoredLead *lead, ScoringConfig *config)
 	Numeric		margin = lead_margin(lead, config);
 	bool		odd_input;
 	int			i;
+
+	/* scored without the client's attributes; a person links the client */
+	if (lead->unknown_client)
+		flag(lead, "unknown_client");
 
 	if (config->model != NULL)
 	{

@@ -6,10 +6,8 @@ Bulk: NLEADS history leads (closed, won/lost; gen.sql) go in with one
 INSERT ... SELECT into
   (a)  scoring.lead: the C trigger, an active model, priority bands;
   (b)  bench.twin_plain: CREATE TABLE (LIKE scoring.lead INCLUDING ALL),
-       no trigger (LIKE copies no foreign key either);
-  (b') bench.twin_fk: (b) plus scoring.lead's foreign key to
-       scoring.client, so that it differs from (a) only by the trigger;
-  (c)  bench.twin_plpgsql: (b') with a PL/pgSQL BEFORE INSERT trigger
+       no trigger: it differs from (a) only by the triggers;
+  (c)  bench.twin_plpgsql: (b) with a PL/pgSQL BEFORE INSERT trigger
        doing the same scoring work (plpgsql_trigger.sql; it produces the
        same p_win, profits, priority and flags as the C trigger).
 Every run starts each table from the same state (insert_reset.sql: the
@@ -55,7 +53,6 @@ COLS = ("created_at, client_id, shop, channel, category, brand, budget, "
 BULK = [
     ("(a) scoring.lead, C trigger", "scoring.lead"),
     ("(b) plain twin: LIKE … INCLUDING ALL", "bench.twin_plain"),
-    ("(b') twin + foreign key", "bench.twin_fk"),
     ("(c) twin + PL/pgSQL trigger", "bench.twin_plpgsql"),
 ]
 # (name, table, status: 1 'draft', 2 'new')
@@ -129,31 +126,29 @@ def main():
     compared = check_same_scores()
 
     med = {t: B.median(v) for t, v in times.items()}
-    plain, fk = med["bench.twin_plain"], med["bench.twin_fk"]
+    plain = med["bench.twin_plain"]
     rows = []
     for name, tbl in BULK:
         m = med[tbl]
-        rows.append([name, m, NLEADS / m, 1e6 * m / NLEADS, plain / m, fk / m,
+        rows.append([name, m, NLEADS / m, 1e6 * m / NLEADS, plain / m,
                      B.spread(times[tbl])])
     c, pl = med["scoring.lead"], med["bench.twin_plpgsql"]
     B.table(
         "Insert: one INSERT … SELECT of %s closed leads (median of %d runs)"
         % (B.fmt(NLEADS), B.RUNS),
-        ["table", "s", "rows/s", "µs/row", "speed vs (b)", "speed vs (b')",
-         "runs min..max s"],
+        ["table", "s", "rows/s", "µs/row", "speed vs (b)", "runs min..max s"],
         rows,
         notes=[
             "%s; %s clients; every run starts from %s older leads.  The "
             "PL/pgSQL trigger's output equals the C trigger's on all %s "
             "leads of the last run (p_win, profits, priority, flags, model)."
             % (model, B.fmt(NCLIENTS), B.fmt(NSEED), B.fmt(compared)),
-            "Scoring cost per lead (a - b'): C %.1f µs, PL/pgSQL (c - b') "
-            "%.1f µs; the foreign key (b' - b) costs %.1f µs." % (
-                1e6 * (c - fk) / NLEADS, 1e6 * (pl - fk) / NLEADS,
-                1e6 * (fk - plain) / NLEADS),
-            "Targets: C >= 0.5x the plain twin (b): %s (%.2fx; %.2fx of "
-            "b'); C >= 5x PL/pgSQL: %s (%.2fx)." % (
-                B.verdict(plain / c >= 0.5), plain / c, fk / c,
+            "Scoring cost per lead (a - b): C %.1f µs, PL/pgSQL (c - b) "
+            "%.1f µs." % (1e6 * (c - plain) / NLEADS,
+                          1e6 * (pl - plain) / NLEADS),
+            "Targets: C >= 0.5x the plain twin (b): %s (%.2fx); C >= 5x "
+            "PL/pgSQL: %s (%.2fx)." % (
+                B.verdict(plain / c >= 0.5), plain / c,
                 B.verdict(pl / c >= 5), pl / c)])
 
     # single-row inserts with pgbench, each run from the same state
@@ -258,7 +253,6 @@ def instruction_counts():
         B.log("instructions per insert: skipped (needs valgrind and run.sh)")
         return
     tables = [("(b) plain twin", "bench.twin_plain"),
-              ("(b') twin + foreign key", "bench.twin_fk"),
               ("scoring.lead, 'draft': scored", "scoring.lead")]
     per = {}
     for name, tbl in tables:

@@ -9,13 +9,9 @@
 --									created_at order
 --	scoring.lead					(a) the extension's table, C trigger
 --	bench.twin_plain				(b) CREATE TABLE (LIKE scoring.lead
---									INCLUDING ALL): no trigger, and no
---									foreign key either (LIKE does not copy
---									foreign keys)
---	bench.twin_fk					(b') the same plus scoring.lead's foreign
---									key to scoring.client: differs from
---									scoring.lead only by the scoring trigger
---	bench.twin_plpgsql				(c) like (b') with the PL/pgSQL scoring
+--									INCLUDING ALL): differs from
+--									scoring.lead only by the triggers
+--	bench.twin_plpgsql				(c) like (b) with the PL/pgSQL scoring
 --									trigger of plpgsql_trigger.sql
 
 SELECT bench.gen_config(:nclients);
@@ -48,11 +44,7 @@ SELECT n_rows, n_won, jsonb_array_length(weights_keys) AS coefficients,
 
 CREATE TABLE bench.twin_plain (LIKE scoring.lead INCLUDING ALL);
 
-CREATE TABLE bench.twin_fk (LIKE scoring.lead INCLUDING ALL);
-ALTER TABLE bench.twin_fk ADD FOREIGN KEY (client_id) REFERENCES scoring.client;
-
 CREATE TABLE bench.twin_plpgsql (LIKE scoring.lead INCLUDING ALL);
-ALTER TABLE bench.twin_plpgsql ADD FOREIGN KEY (client_id) REFERENCES scoring.client;
 
 \ir plpgsql_trigger.sql
 

@@ -108,23 +108,18 @@ DECLARE
 	nbands		bigint;
 	prio		smallint;
 BEGIN
-	-- the client and its history before this lead (the C trigger's query)
+	-- the client and its history before this lead (the C trigger's
+	-- queries; the history counts by client_id, known client or not)
 	IF NEW.client_id IS NOT NULL THEN
-		SELECT c.kind, c.industry, c.okved, c.core_industry, c.annual_turnover,
-			   h.leads, h.wins
-		  INTO c_kind, c_industry, c_okved, c_core, c_turnover, h_leads, h_wins
-		  FROM scoring.client c,
-			   LATERAL (SELECT count(*) AS leads,
-							   count(*) FILTER (WHERE e.status = 'won'
-												AND e.closed_at <= created) AS wins
-						  FROM bench.twin_plpgsql e
-						 WHERE e.client_id = NEW.client_id AND e.created_at < created) h
-		 WHERE c.client_id = NEW.client_id;
+		SELECT c.kind, c.industry, c.okved, c.core_industry, c.annual_turnover
+		  INTO c_kind, c_industry, c_okved, c_core, c_turnover
+		  FROM scoring.client c WHERE c.client_id = NEW.client_id;
 		has_client := FOUND;
-		IF NOT has_client THEN
-			h_leads := 0;
-			h_wins := 0;
-		END IF;
+		SELECT count(*),
+			   count(*) FILTER (WHERE e.status = 'won' AND e.closed_at <= created)
+		  INTO h_leads, h_wins
+		  FROM bench.twin_plpgsql e
+		 WHERE e.client_id = NEW.client_id AND e.created_at < created;
 	END IF;
 
 	-- the configuration: active model, settings
@@ -154,6 +149,9 @@ BEGIN
 	IF NOT FOUND THEN
 		flags := flags || CASE WHEN NEW.brand IS NULL THEN 'no_brand' ELSE 'unknown_brand' END;
 		margin := default_margin;
+	END IF;
+	IF NEW.client_id IS NOT NULL AND NOT has_client THEN
+		flags := flags || 'unknown_client'::text;
 	END IF;
 
 	-- p_win: the model's coefficients of the lead's features

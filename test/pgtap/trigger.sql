@@ -13,7 +13,7 @@
 --	red pumps.
 --
 BEGIN;
-SELECT plan(90);
+SELECT plan(94);
 
 SET LOCAL timezone = 'UTC';
 
@@ -163,6 +163,23 @@ SELECT is(pg_temp.s(243), 'p=0.622459 pot=2000.00 ltv=0.00 exp=1244.92 prio=3 mo
 		  'a trading company: company weight, no uplift');
 SELECT is(pg_temp.s(244), 'p=0.622459 pot=- ltv=- exp=- prio=2 model=1 flags={no_budget}',
 		  'no budget: no potential profit, no uplift either');
+
+-- a client scoring.client does not know (yet): the lead is kept, scored
+-- without the client's attributes, flagged, and never left to automation
+SELECT pg_temp.add(245, 'pumps', 'Fubag', 10000, 99);
+SELECT pg_temp.add(246, 'pumps', 'Fubag', 10, 99);
+SELECT is(pg_temp.s(245), 'p=0.500000 pot=2000.00 ltv=0.00 exp=1000.00 prio=3 model=1 flags={unknown_client}',
+		  'an unknown client: stored and flagged, scored like a lead without a client');
+SELECT is(pg_temp.s(246), 'p=0.500000 pot=2.00 ltv=0.00 exp=1.00 prio=4 model=1 flags={unknown_client}',
+		  'an unknown client: odd data, so priority 4 where the band says 5');
+INSERT INTO scoring.client (client_id, kind, industry, core_industry)
+VALUES (99, 'company', 'production', true);
+UPDATE scoring.lead SET budget = budget WHERE lead_id = 245;
+SELECT is(pg_temp.s(245), 'p=0.622459 pot=3000.00 ltv=1000.00 exp=1867.38 prio=3 model=1 flags={}',
+		  'once the client is known, rescoring the lead uses it and drops the flag');
+DELETE FROM scoring.client WHERE client_id = 99;
+SELECT is((SELECT count(*) FROM scoring.lead WHERE client_id = 99), 2::bigint,
+		  'deleting a client keeps its leads');
 
 -- free features
 SELECT pg_temp.add(251, 'pumps', 'Fubag', 10000, NULL, '{"colour": "red"}');
