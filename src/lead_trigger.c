@@ -20,6 +20,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "access/htup_details.h"
@@ -82,7 +83,7 @@ static const LeadColumn input_columns[] = {
 	COL_BRAND, COL_BUDGET, COL_FEATURES
 };
 
-/* Columns the trigger sets, collected for heap_modify_tuple_by_cols */
+/* Columns the trigger sets, collected for modified_row() */
 typedef struct Outputs
 {
 	int			n;
@@ -115,6 +116,17 @@ typedef struct ScoredLead
 	List	   *flags;			/* of char * */
 } ScoredLead;
 
+/*
+ * A row of scoring.lead taken apart once: the trigger reads a dozen of its
+ * columns, most of them behind variable-length ones, and builds the row it
+ * returns from the same values.
+ */
+typedef struct LeadRow
+{
+	Datum	   *values;
+	bool	   *nulls;
+} LeadRow;
+
 /* Forgets the attribute numbers when the lead table changes */
 static void
 attnums_invalidate(Datum arg, Oid relid)
@@ -141,12 +153,29 @@ resolve_attnums(Relation rel)
 	AttnumsRelid = RelationGetRelid(rel);
 }
 
+/* Takes a row apart, in the current memory context */
+static void
+lead_row(LeadRow *row, HeapTuple tup, TupleDesc desc)
+{
+	row->values = palloc(sizeof(Datum) * desc->natts);
+	row->nulls = palloc(sizeof(bool) * desc->natts);
+	heap_deform_tuple(tup, desc, row->values, row->nulls);
+}
+
+/* A column of a row */
+static inline Datum
+column_value(const LeadRow *row, LeadColumn col, bool *isnull)
+{
+	*isnull = row->nulls[Attnums[col] - 1];
+	return row->values[Attnums[col] - 1];
+}
+
 /* Reads a text column, NULL when SQL NULL */
 static const char *
-text_column(HeapTuple tup, TupleDesc desc, LeadColumn col)
+text_column(const LeadRow *row, LeadColumn col)
 {
 	bool		isnull;
-	Datum		d = heap_getattr(tup, Attnums[col], desc, &isnull);
+	Datum		d = column_value(row, col, &isnull);
 
 	return isnull ? NULL : TextDatumGetCString(d);
 }
@@ -156,7 +185,7 @@ text_column(HeapTuple tup, TupleDesc desc, LeadColumn col)
  * history may come from the command's memo (src/client.c)
  */
 static void
-read_lead(ScoredLead *lead, HeapTuple tup, TupleDesc desc, bool use_memo)
+read_lead(ScoredLead *lead, const LeadRow *row, bool use_memo)
 {
 	bool		isnull;
 	Datum		d;
@@ -165,25 +194,25 @@ read_lead(ScoredLead *lead, HeapTuple tup, TupleDesc desc, bool use_memo)
 	memset(lead, 0, sizeof(ScoredLead));
 	lead->in.client_core = -1;
 
-	d = heap_getattr(tup, Attnums[COL_LEAD_ID], desc, &isnull);
+	d = column_value(row, COL_LEAD_ID, &isnull);
 	lead->in.lead_id = isnull ? 0 : DatumGetInt64(d);
-	lead->in.shop = text_column(tup, desc, COL_SHOP);
-	lead->in.channel = text_column(tup, desc, COL_CHANNEL);
-	lead->in.category = text_column(tup, desc, COL_CATEGORY);
-	lead->in.brand = text_column(tup, desc, COL_BRAND);
-	lead->status = text_column(tup, desc, COL_STATUS);
+	lead->in.shop = text_column(row, COL_SHOP);
+	lead->in.channel = text_column(row, COL_CHANNEL);
+	lead->in.category = text_column(row, COL_CATEGORY);
+	lead->in.brand = text_column(row, COL_BRAND);
+	lead->status = text_column(row, COL_STATUS);
 
-	d = heap_getattr(tup, Attnums[COL_BUDGET], desc, &isnull);
+	d = column_value(row, COL_BUDGET, &isnull);
 	lead->in.budget = isnull ? NULL : DatumGetNumeric(d);
 
-	d = heap_getattr(tup, Attnums[COL_FEATURES], desc, &isnull);
+	d = column_value(row, COL_FEATURES, &isnull);
 	lead->in.features = isnull ? NULL : DatumGetJsonbP(d);
 
-	d = heap_getattr(tup, Attnums[COL_CREATED_AT], desc, &isnull);
+	d = column_value(row, COL_CREATED_AT, &isnull);
 	created_at = isnull ? GetCurrentTransactionStartTimestamp() :
 		DatumGetTimestampTz(d);
 
-	d = heap_getattr(tup, Attnums[COL_CLIENT_ID], desc, &isnull);
+	d = column_value(row, COL_CLIENT_ID, &isnull);
 	if (!isnull)
 	{
 		lead_input_from_client(&lead->in, DatumGetInt64(d), created_at, use_memo);
@@ -269,10 +298,72 @@ round2(Numeric num)
 											   Int32GetDatum(2)));
 }
 
-/* A double as a numeric */
+/*
+ * A double as a numeric: the value float8_numeric() gives, d rounded to
+ * DBL_DIG (15) significant digits, without the printf() it spends most of
+ * its time in.  With 10^k exact (k <= 22), fma() gives d x 10^k exactly as
+ * hi + lo, so whether the fifteen digits round up is decided on the exact
+ * value, as printf() decides it.  A fraction within 1e-9 of one half (a
+ * tie could round either way), a value outside 1e-8 .. 1e14 and
+ * PostgreSQL 13 take float8_numeric() itself.
+ */
 static Numeric
 double_numeric(double d)
 {
+#if PG_VERSION_NUM >= 140000
+	static const double powers_of_ten[] = {
+		1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
+		1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+	};
+	double		a = fabs(d);
+	int			e,
+				tries;
+
+	if (a == 0)
+		return int64_to_numeric(0);
+	if (!(a >= 1e-8 && a < 1e14))
+		return DatumGetNumeric(DirectFunctionCall1(float8_numeric,
+												   Float8GetDatum(d)));
+
+	e = (int) floor(log10(a));	/* the first digit's place, give or take one */
+	for (tries = 0; tries < 3; tries++)
+	{
+		int			k = DBL_DIG - 1 - e;
+		double		hi,
+					lo,
+					n,
+					frac;
+
+		if (k < 0 || k >= lengthof(powers_of_ten))
+			break;
+		hi = a * powers_of_ten[k];
+		lo = fma(a, powers_of_ten[k], -hi);
+		n = floor(hi);
+		frac = (hi - n) + lo;
+		if (frac < 0)
+		{
+			n -= 1;
+			frac += 1;
+		}
+		else if (frac >= 1)
+		{
+			n += 1;
+			frac -= 1;
+		}
+		if (n < 1e14)
+			e--;
+		else if (n >= 1e15)
+			e++;
+		else if (fabs(frac - 0.5) < 1e-9)
+			break;
+		else
+		{
+			int64		digits = (int64) n + (frac > 0.5);
+
+			return int64_div_fast_to_numeric(d < 0 ? -digits : digits, k);
+		}
+	}
+#endif
 	return DatumGetNumeric(DirectFunctionCall1(float8_numeric,
 											   Float8GetDatum(d)));
 }
@@ -509,7 +600,7 @@ score_outputs(ScoredLead *lead, Outputs *out)
 
 /* Takes the score a lead already has, when its inputs did not change */
 static void
-read_score(ScoredLead *lead, HeapTuple tup, TupleDesc desc)
+read_score(ScoredLead *lead, const LeadRow *row)
 {
 	bool		isnull;
 	Datum		d;
@@ -517,16 +608,16 @@ read_score(ScoredLead *lead, HeapTuple tup, TupleDesc desc)
 	int			nflags,
 				i;
 
-	d = heap_getattr(tup, Attnums[COL_PRIORITY], desc, &isnull);
+	d = column_value(row, COL_PRIORITY, &isnull);
 	lead->priority = isnull ? 2 : DatumGetInt16(d);
-	d = heap_getattr(tup, Attnums[COL_EXPECTED_PROFIT], desc, &isnull);
+	d = column_value(row, COL_EXPECTED_PROFIT, &isnull);
 	lead->expected = isnull ? NULL : DatumGetNumeric(d);
-	d = heap_getattr(tup, Attnums[COL_P_WIN], desc, &isnull);
+	d = column_value(row, COL_P_WIN, &isnull);
 	lead->have_p = !isnull;
 	lead->p_win = isnull ? 0 : DatumGetFloat8(d);
-	d = heap_getattr(tup, Attnums[COL_POTENTIAL_PROFIT], desc, &isnull);
+	d = column_value(row, COL_POTENTIAL_PROFIT, &isnull);
 	lead->potential = isnull ? NULL : DatumGetNumeric(d);
-	d = heap_getattr(tup, Attnums[COL_LTV_UPLIFT], desc, &isnull);
+	d = column_value(row, COL_LTV_UPLIFT, &isnull);
 	lead->uplift = isnull ? NULL : DatumGetNumeric(d);
 	if (lead->have_p && lead->potential != NULL)
 		lead->forecast = times_p(double_numeric(lead->p_win),
@@ -534,7 +625,7 @@ read_score(ScoredLead *lead, HeapTuple tup, TupleDesc desc)
 								 DatumGetNumeric(DirectFunctionCall2(numeric_sub,
 																	 NumericGetDatum(lead->potential),
 																	 NumericGetDatum(lead->uplift))));
-	d = heap_getattr(tup, Attnums[COL_SCORE_FLAGS], desc, &isnull);
+	d = column_value(row, COL_SCORE_FLAGS, &isnull);
 	if (!isnull)
 	{
 		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
@@ -567,13 +658,13 @@ typedef struct Assignment
 
 /* Reads status and assignee from a row */
 static void
-read_assignment(Assignment *a, HeapTuple tup, TupleDesc desc)
+read_assignment(Assignment *a, const LeadRow *row)
 {
 	bool		isnull;
 	Datum		d;
 
-	a->status = text_column(tup, desc, COL_STATUS);
-	d = heap_getattr(tup, Attnums[COL_ASSIGNEE_ID], desc, &isnull);
+	a->status = text_column(row, COL_STATUS);
+	d = column_value(row, COL_ASSIGNEE_ID, &isnull);
 	a->assignee = isnull ? 0 : DatumGetInt32(d);
 }
 
@@ -630,10 +721,10 @@ moved_to_manager(const Assignment *old, const Assignment *new)
 
 /* Whether no manager has let the lead lapse yet */
 static bool
-never_lapsed(HeapTuple tup, TupleDesc desc)
+never_lapsed(const LeadRow *row)
 {
 	bool		isnull;
-	Datum		d = heap_getattr(tup, Attnums[COL_LAPSED_IDS], desc, &isnull);
+	Datum		d = column_value(row, COL_LAPSED_IDS, &isnull);
 
 	return isnull || ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(d)),
 									ARR_DIMS(DatumGetArrayTypeP(d))) == 0;
@@ -641,10 +732,10 @@ never_lapsed(HeapTuple tup, TupleDesc desc)
 
 /* Reads the managers a lead lapsed with */
 static void
-read_lapsed(RouteRequest *req, HeapTuple tup, TupleDesc desc)
+read_lapsed(RouteRequest *req, const LeadRow *row)
 {
 	bool		isnull;
-	Datum		d = heap_getattr(tup, Attnums[COL_LAPSED_IDS], desc, &isnull);
+	Datum		d = column_value(row, COL_LAPSED_IDS, &isnull);
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n,
@@ -668,7 +759,7 @@ read_lapsed(RouteRequest *req, HeapTuple tup, TupleDesc desc)
  */
 static void
 route(ScoredLead *lead, const Assignment *old, Assignment *assignment,
-	  ScoringConfig *config, HeapTuple tup, TupleDesc desc, Outputs *out,
+	  ScoringConfig *config, const LeadRow *row, Outputs *out,
 	  TimestampTz now)
 {
 	RouteRequest req;
@@ -683,7 +774,7 @@ route(ScoredLead *lead, const Assignment *old, Assignment *assignment,
 	req.may_wait = old == NULL;
 	req.lookup = lead_lookup;
 	req.ctx = lead;
-	read_lapsed(&req, tup, desc);
+	read_lapsed(&req, row);
 
 	SPI_connect();
 	route_lead(&req, config, &res);
@@ -702,6 +793,29 @@ route(ScoredLead *lead, const Assignment *old, Assignment *assignment,
 }
 
 /*
+ * The row the trigger returns: the one it was given, outputs set, formed
+ * in the current memory context
+ */
+static HeapTuple
+modified_row(HeapTuple tup, TupleDesc desc, LeadRow *row, const Outputs *out)
+{
+	HeapTuple	result;
+	int			i;
+
+	for (i = 0; i < out->n; i++)
+	{
+		row->values[out->cols[i] - 1] = out->values[i];
+		row->nulls[out->cols[i] - 1] = out->nulls[i];
+	}
+	result = heap_form_tuple(desc, row->values, row->nulls);
+	/* as heap_modify_tuple() does: the new row keeps the old one's identity */
+	result->t_data->t_ctid = tup->t_data->t_ctid;
+	result->t_self = tup->t_self;
+	result->t_tableOid = tup->t_tableOid;
+	return result;
+}
+
+/*
  * scoring.lead_score_trigger(): BEFORE INSERT OR UPDATE OR DELETE, FOR EACH
  * ROW.  Scores a lead whose inputs were set, routes it when it becomes
  * ready ('new'), and keeps the managers' loads in step with its assignment.
@@ -713,6 +827,8 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 	Relation	rel;
 	TupleDesc	desc;
 	HeapTuple	tup;
+	LeadRow		row,
+				oldrow;
 	ScoredLead	lead;
 	ScoringConfig *config;
 	MemoryContext caller;
@@ -747,6 +863,7 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 
 	if (AttnumsRelid != RelationGetRelid(rel))
 		resolve_attnums(rel);
+	lead_row(&row, tup, desc);
 	now = scoring_now();
 	/* a changed or deleted lead may change histories already counted */
 	if (!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
@@ -755,7 +872,7 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 	/* a deleted lead leaves its manager's open leads */
 	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 	{
-		read_assignment(&old, tup, desc);
+		read_assignment(&old, &row);
 		new.status = NULL;
 		new.assignee = 0;
 		adjust_loads(&old, &new, NULL, now);
@@ -763,9 +880,12 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(tup);
 	}
 
-	read_assignment(&new, tup, desc);
+	read_assignment(&new, &row);
 	if (is_update)
-		read_assignment(&old, trigdata->tg_trigtuple, desc);
+	{
+		lead_row(&oldrow, trigdata->tg_trigtuple, desc);
+		read_assignment(&old, &oldrow);
+	}
 	rescore = !is_update || inputs_updated(trigdata);
 	ready = new.status != NULL && strcmp(new.status, "new") == 0 &&
 		(!is_update || old.status == NULL || strcmp(old.status, "new") != 0);
@@ -775,7 +895,7 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 	if (rescore || ready || moved)
 	{
 		/* client first: opening its relations may process invalidations */
-		read_lead(&lead, tup, desc, !is_update);
+		read_lead(&lead, &row, !is_update);
 		config = scoring_config();
 		if (rescore)
 		{
@@ -783,9 +903,9 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 			score_outputs(&lead, &out);
 		}
 		else
-			read_score(&lead, tup, desc);
+			read_score(&lead, &row);
 		if (ready)
-			route(&lead, is_update ? &old : NULL, &new, config, tup, desc,
+			route(&lead, is_update ? &old : NULL, &new, config, &row,
 				  &out, now);
 		else if (moved && strcmp(new.status, "assigned") == 0)
 		{
@@ -802,10 +922,10 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 		 * nor does a second routing after a lapse.
 		 */
 		unfrozen = !is_update ||
-			heap_attisnull(trigdata->tg_trigtuple, Attnums[COL_FORECAST_PROFIT], desc) ||
+			oldrow.nulls[Attnums[COL_FORECAST_PROFIT] - 1] ||
 			(new.status != NULL && strcmp(new.status, "assigned") == 0 &&
-			 heap_attisnull(trigdata->tg_trigtuple, Attnums[COL_ASSIGNED_AT], desc) &&
-			 never_lapsed(tup, desc));
+			 oldrow.nulls[Attnums[COL_ASSIGNED_AT] - 1] &&
+			 never_lapsed(&row));
 		if (unfrozen && lead.forecast != NULL)
 			set_output(&out, COL_FORECAST_PROFIT, NumericGetDatum(lead.forecast), false);
 	}
@@ -816,7 +936,6 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 
 	MemoryContextSwitchTo(caller);
 	if (out.n > 0)
-		tup = heap_modify_tuple_by_cols(tup, desc, out.n, out.cols, out.values,
-										out.nulls);
+		tup = modified_row(tup, desc, &row, &out);
 	return PointerGetDatum(tup);
 }

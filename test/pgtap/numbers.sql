@@ -13,8 +13,15 @@
 --	predicting {"x": short} gives exactly 0.5 when the two doubles are the
 --	same and 0 or 1 when they differ in the last bit.
 --
+--	The other way, a double to a numeric: the trigger multiplies p_win into
+--	the profits as float8_numeric() gives it (15 significant digits) but
+--	without its printf() (lead_trigger.c, double_numeric()), so 20,000 leads
+--	whose p_win spans 1e-9 .. 1 - 1e-9, with budgets up to 1e13 (where the
+--	fifteenth digit of p_win shows in the kopecks), must show exactly the
+--	profits that SQL computes from p_win::numeric.
+--
 BEGIN;
-SELECT plan(27);
+SELECT plan(29);
 
 CREATE TEMP TABLE pair (i int PRIMARY KEY, short text, long text);
 INSERT INTO pair VALUES
@@ -68,6 +75,29 @@ SELECT is(scoring.predict('{"x": 0}', NULL, 3) < 0.5, true,
 		  '0 is below 0.1');
 SELECT is(scoring.predict('{"x": 1e400}', NULL, 3), scoring.predict('{}', NULL, 3),
 		  'a number past a double is not a number of the lead');
+
+-- p_win into the profits, as p_win::numeric
+INSERT INTO scoring.model (model_id, active, train_since, train_until, n_rows, n_won,
+						   intercept, weights, numeric_features)
+VALUES (100, true, '2024-01-01', '2025-01-01', 0, 0, 0, '{"features.x": 1}',
+		'{"features.x": {"mean": 0, "std": 1, "min": -1e308, "max": 1e308, "log": false}}');
+INSERT INTO scoring.brand (brand, margin) VALUES ('b', 0.17);
+-- budgets up to 1e13: a p_win one digit short moves most profits' kopecks
+INSERT INTO scoring.setting (name, value) VALUES ('max_budget', '1e14');
+SELECT setseed(0.20261206);
+INSERT INTO scoring.lead (shop, category, brand, budget, features, status)
+SELECT 'web', 'pumps', 'b', round((random() * 10 ^ (random() * 13))::numeric, (i % 3)),
+	   jsonb_build_object('x', (random() * 42 - 21)::float8), 'draft'
+  FROM generate_series(1, 20000) i;
+SELECT is(count(*), 0::bigint,
+		  'expected and forecast profit are p_win::numeric times the profit, to the kopeck')
+  FROM scoring.lead
+ WHERE model_id = 100
+   AND (expected_profit <> round(p_win::numeric * potential_profit, 2)
+		OR forecast_profit <> round(p_win::numeric * (budget * 0.17), 2));
+SELECT ok(min(p_win) < 1e-8 AND max(p_win) > 1 - 1e-8 AND count(DISTINCT p_win) > 19000,
+		  'the leads span p_win from below 1e-8 to above 1 - 1e-8')
+  FROM scoring.lead WHERE model_id = 100;
 
 SELECT * FROM finish();
 ROLLBACK;
