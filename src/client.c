@@ -31,6 +31,23 @@
  * start.  Leads others commit meanwhile behind the memo's moment are not
  * seen, as if they had committed after the import.
  *
+ * Even so, every lead walked down the index to its client's entries, and
+ * in an import those descents were a fifth of the time.  What a later
+ * walk finds is what others committed, which the memo accepts not to see,
+ * and what the statement inserted, which the trigger passed on itself.
+ * So the memo walks a client's leads once, all of them, keeps those from
+ * the lead's moment on (ahead), and adds each lead the trigger passes on;
+ * a later lead counts from there without a walk.  That needs every lead
+ * passed on to be stored as it was passed: no other BEFORE INSERT row
+ * trigger may drop or change it, and nothing may skip it, as ON CONFLICT
+ * DO NOTHING does.  The trigger says the first (with another such trigger
+ * there is no memo at all: it could move a lead from where any memo would
+ * look); for the second, PostgreSQL's own count of the rows the
+ * (sub)transaction inserted into scoring.lead (kept for its statistics)
+ * must have grown by exactly the leads passed on since the memo began.
+ * When it has not, or statistics are off (track_counts), the memo starts
+ * again and walks for every lead, as above.
+ *
  * IDENTIFICATION
  *		src/client.c
  *
@@ -48,6 +65,7 @@
 #include "access/visibilitymap.h"
 #include "catalog/namespace.h"
 #include "executor/tuptable.h"
+#include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -83,12 +101,20 @@ typedef struct ClientRels
 
 static ClientRels Rels;
 
+/* A lead of a client not counted yet: its moment and when it was won */
+typedef struct AheadLead
+{
+	TimestampTz created_at;
+	TimestampTz won_at;			/* DT_NOEND: not won (or never closed) */
+} AheadLead;
+
 /*
  * What the command has read of one client: its row (as the command's
  * snapshot sees it, which does not change within the command) and what
  * the walk of its leads found before last_at: the leads, the wins closed
  * by last_at, and the closing moments of wins closed later, which count
- * for later leads.
+ * for later leads.  A trusted memo also keeps the leads from last_at on,
+ * in created_at order from ahead[next].
  */
 typedef struct HistoryMemo
 {
@@ -99,12 +125,29 @@ typedef struct HistoryMemo
 	int64		leads;
 	int64		wins;
 	Closings	pending;		/* wins closed after last_at */
+	AheadLead  *ahead;
+	int			next;
+	int			nahead;
+	int			cap;
 } HistoryMemo;
 
 /* The memo of the current command, in MemoContext; NULL when there is none */
 static HTAB *Memo = NULL;
 static MemoryContext MemoContext = NULL;
 static CommandId MemoCommand = InvalidCommandId;
+
+/*
+ * Whether the memo takes the leads passed on as stored, without walking
+ * to them: MemoBase is the count of rows the (sub)transaction had
+ * inserted into scoring.lead at nest level MemoLevel when the memo began,
+ * MemoPassed the leads the trigger passed on since.  A command whose memo
+ * lost that trust walks for the rest of it.
+ */
+static bool MemoTrusted = false;
+static int	MemoLevel;
+static int64 MemoBase;
+static int64 MemoPassed;
+static CommandId UntrustedCommand = InvalidCommandId;
 
 /* The command of the last lead read: a memo starts with its second lead */
 static CommandId LastCommand = InvalidCommandId;
@@ -137,6 +180,7 @@ memo_xact_end(XactEvent event, void *arg)
 	MemoContext = NULL;
 	Memo = NULL;
 	LastCommand = InvalidCommandId;
+	UntrustedCommand = InvalidCommandId;
 }
 
 static void
@@ -256,24 +300,56 @@ is_won(Datum status)
 	return VARSIZE_ANY_EXHDR(t) == 3 && memcmp(VARDATA_ANY(t), "won", 3) == 0;
 }
 
+/* Counts an earlier lead of a client, won at won_at, for a lead at until */
+static inline void
+count_lead(TimestampTz won_at, TimestampTz until, int64 *leads, int64 *wins,
+		   Closings *pending)
+{
+	(*leads)++;
+	if (TIMESTAMP_IS_NOEND(won_at))
+		return;
+	if (won_at <= until)
+		(*wins)++;
+	else if (pending != NULL)
+		closings_push(pending, won_at);
+}
+
+/* Adds a lead to the end of a memo's leads ahead */
+static void
+ahead_append(HistoryMemo *memo, TimestampTz created_at, TimestampTz won_at)
+{
+	if (memo->nahead == memo->cap)
+	{
+		memo->cap = memo->cap == 0 ? 8 : memo->cap * 2;
+		memo->ahead = memo->ahead == NULL ?
+			MemoryContextAlloc(MemoContext, sizeof(AheadLead) * memo->cap) :
+			repalloc(memo->ahead, sizeof(AheadLead) * memo->cap);
+	}
+	memo->ahead[memo->nahead].created_at = created_at;
+	memo->ahead[memo->nahead].won_at = won_at;
+	memo->nahead++;
+}
+
 /*
  * Walks the client's leads created in [from, until) (from DT_NOBEGIN: all
- * before until), adding them to *leads and the won ones closed by until to
- * *wins; the closing moments of wins closed later go to pending when it is
- * given.  Like an index-only scan, it reads status and closed_at from the
- * index, and visits the heap only where the visibility map does not say
- * the page is all visible, to see whether the lead is.  The index's values
- * are those of the version it finds: an update that changes an indexed
- * column, as these are, is never a HOT update.
+ * before until), adding them to *leads and the won ones closed by until
+ * to *wins; the closing moments of wins closed later go to pending when
+ * it is given.  With ahead, the walk goes on past until and appends the
+ * leads from until on to ahead's, in created_at order.  Like an
+ * index-only scan, it reads status and closed_at from the index, and
+ * visits the heap only where the visibility map does not say the page is
+ * all visible, to see whether the lead is.  The index's values are those
+ * of the version it finds: an update that changes an indexed column, as
+ * these are, is never a HOT update.
  *
- * The scan keys give the client and the start; the walk stops at until
- * itself, from the created_at it reads anyway: a new lead usually comes
- * after all of its client's others, and a key the scan checked for every
- * entry would only ever be true.
+ * The scan keys give the client and the start; without ahead, the walk
+ * stops at until itself, from the created_at it reads anyway: a new lead
+ * usually comes after all of its client's others, and a key the scan
+ * checked for every entry would only ever be true.
  */
 static void
 walk_history(int64 client_id, TimestampTz from, TimestampTz until,
-			 int64 *leads, int64 *wins, Closings *pending)
+			 int64 *leads, int64 *wins, Closings *pending, HistoryMemo *ahead)
 {
 	Relation	rel = table_open(Rels.lead, AccessShareLock);
 	Relation	idx = index_open(Rels.lead_history, AccessShareLock);
@@ -304,24 +380,24 @@ walk_history(int64 client_id, TimestampTz from, TimestampTz until,
 	{
 		Datum		values[HISTORY_IDX_COLUMNS];
 		bool		isnull[HISTORY_IDX_COLUMNS];
-		TimestampTz closed_at;
+		TimestampTz created_at,
+					won_at = DT_NOEND;
 
 		index_deform_tuple(scan->xs_itup, scan->xs_itupdesc, values, isnull);
-		if (DatumGetTimestampTz(values[HISTORY_IDX_CREATED_AT - 1]) >= until)
+		created_at = DatumGetTimestampTz(values[HISTORY_IDX_CREATED_AT - 1]);
+		if (created_at >= until && ahead == NULL)
 			break;
 		if (!VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer) &&
 			!index_fetch_heap(scan, slot))
 			continue;			/* not visible */
 
-		(*leads)++;
-		if (isnull[HISTORY_IDX_STATUS - 1] || isnull[HISTORY_IDX_CLOSED_AT - 1] ||
-			!is_won(values[HISTORY_IDX_STATUS - 1]))
-			continue;
-		closed_at = DatumGetTimestampTz(values[HISTORY_IDX_CLOSED_AT - 1]);
-		if (closed_at <= until)
-			(*wins)++;
-		else if (pending != NULL)
-			closings_push(pending, closed_at);
+		if (!isnull[HISTORY_IDX_STATUS - 1] && !isnull[HISTORY_IDX_CLOSED_AT - 1] &&
+			is_won(values[HISTORY_IDX_STATUS - 1]))
+			won_at = DatumGetTimestampTz(values[HISTORY_IDX_CLOSED_AT - 1]);
+		if (created_at < until)
+			count_lead(won_at, until, leads, wins, pending);
+		else
+			ahead_append(ahead, created_at, won_at);
 	}
 
 	if (BufferIsValid(vmbuffer))
@@ -333,12 +409,49 @@ walk_history(int64 client_id, TimestampTz from, TimestampTz until,
 	table_close(rel, NoLock);
 }
 
+/*
+ * How many rows the current (sub)transaction has inserted into rel, as
+ * PostgreSQL counts them for its statistics; false when it does not
+ * (track_counts is off)
+ */
+static bool
+rows_inserted(Relation rel, int64 *count)
+{
+	PgStat_TableStatus *stats = rel->pgstat_info;
+
+	if (stats == NULL)
+		return false;
+	/* the counts of the innermost level that touched rel, maybe an outer one */
+	*count = stats->trans != NULL &&
+		stats->trans->nest_level == GetCurrentTransactionNestLevel() ?
+		stats->trans->tuples_inserted : 0;
+	return true;
+}
+
+/* Whether every lead passed on since the memo began was stored */
+static bool
+memo_still_trusted(Relation rel)
+{
+	int64		count;
+
+	return GetCurrentTransactionNestLevel() == MemoLevel &&
+		rows_inserted(rel, &count) && count - MemoBase == MemoPassed;
+}
+
 /* The memo entry of a client in the current command, *found if it has one */
 static HistoryMemo *
-memo_entry(int64 client_id, bool *found)
+memo_entry(int64 client_id, const InsertedLead *insert, bool *found)
 {
-	if (Memo != NULL && MemoCommand != GetCurrentCommandId(false))
+	CommandId	command = GetCurrentCommandId(false);
+
+	if (Memo != NULL &&
+		(MemoCommand != command ||
+		 (MemoTrusted && !memo_still_trusted(insert->rel))))
+	{
+		if (MemoCommand == command)
+			UntrustedCommand = command;
 		client_history_forget();
+	}
 	if (Memo == NULL)
 	{
 		HASHCTL		ctl;
@@ -352,7 +465,11 @@ memo_entry(int64 client_id, bool *found)
 		ctl.hcxt = MemoContext;
 		Memo = hash_create("scoring history memo", 256, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		MemoCommand = GetCurrentCommandId(false);
+		MemoCommand = command;
+		MemoLevel = GetCurrentTransactionNestLevel();
+		MemoPassed = 0;
+		MemoTrusted = command != UntrustedCommand &&
+			rows_inserted(insert->rel, &MemoBase);
 	}
 	return hash_search(Memo, &client_id, HASH_ENTER, found);
 }
@@ -369,16 +486,23 @@ read_history_memo(LeadInput *lead, HistoryMemo *memo, TimestampTz created_at)
 	{
 		memo->leads = memo->wins = 0;
 		memo->pending.n = 0;
+		memo->next = memo->nahead = 0;
 		walk_history(memo->client_id, DT_NOBEGIN, created_at,
-					 &memo->leads, &memo->wins, &memo->pending);
+					 &memo->leads, &memo->wins, &memo->pending,
+					 MemoTrusted ? memo : NULL);
 		memo->walked = true;
 	}
 	else
 	{
 		/* wins closed since the memo's moment count now */
 		memo->wins += closings_settle(&memo->pending, created_at);
-		walk_history(memo->client_id, memo->last_at, created_at,
-					 &memo->leads, &memo->wins, &memo->pending);
+		if (!MemoTrusted)
+			walk_history(memo->client_id, memo->last_at, created_at,
+						 &memo->leads, &memo->wins, &memo->pending, NULL);
+		for (; memo->next < memo->nahead &&
+			 memo->ahead[memo->next].created_at < created_at; memo->next++)
+			count_lead(memo->ahead[memo->next].won_at, created_at,
+					   &memo->leads, &memo->wins, &memo->pending);
 	}
 	memo->last_at = created_at;
 	lead->prior_leads = memo->leads;
@@ -420,14 +544,17 @@ read_client_now(LeadInput *lead, int64 client_id)
  * read with SnapshotSelf, so that a bulk import counts the leads it
  * inserted a moment before, as train() and explain() later will; it also
  * counts what others committed meanwhile, which is only more current.
- * use_memo: the lead trigger's inserts, through the command's memo.
+ * insert: the lead trigger's insert, read through the command's memo;
+ * NULL for anything else.
  */
 void
 lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
-					   bool use_memo)
+					   const InsertedLead *insert)
 {
 	HistoryMemo *memo;
 	bool		found;
+	/* a later trigger could move a lead from where the memo would look */
+	bool		use_memo = insert != NULL && insert->last_trigger;
 
 	if (!Rels.valid)
 		client_rels_resolve();
@@ -445,11 +572,11 @@ lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
 	{
 		read_client_now(lead, client_id);
 		walk_history(client_id, DT_NOBEGIN, created_at,
-					 &lead->prior_leads, &lead->prior_wins, NULL);
+					 &lead->prior_leads, &lead->prior_wins, NULL, NULL);
 		return;
 	}
 
-	memo = memo_entry(client_id, &found);
+	memo = memo_entry(client_id, insert, &found);
 	if (!found)
 	{
 		LeadInput	client;
@@ -458,6 +585,8 @@ lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
 		client.client_core = -1;
 		memo->walked = false;
 		memo->pending = (Closings) {NULL, 0, 0, MemoContext};
+		memo->ahead = NULL;
+		memo->next = memo->nahead = memo->cap = 0;
 		read_client_now(&client, client_id);
 		memo_keep_client(memo, &client);
 	}
@@ -469,4 +598,41 @@ lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
 	lead->client_core = memo->client.client_core;
 	lead->client_turnover = memo->client.client_turnover;
 	read_history_memo(lead, memo, created_at);
+}
+
+/*
+ * The lead trigger passes an inserted lead on: a trusted memo counts it as
+ * stored, and its client's later leads count it from what the memo keeps.
+ * Called for every lead the trigger inserts, after its client was read.
+ */
+void
+client_history_passed(const InsertedLead *insert)
+{
+	HistoryMemo *memo;
+
+	if (Memo == NULL || !MemoTrusted ||
+		MemoCommand != GetCurrentCommandId(false))
+		return;
+	MemoPassed++;
+	if (!insert->has_client_id)
+		return;
+	memo = hash_search(Memo, &insert->client_id, HASH_FIND, NULL);
+	if (memo == NULL || !memo->walked)
+		return;
+
+	/*
+	 * Its moment is the memo's last one, which no lead still ahead comes
+	 * before: it goes first among them.
+	 */
+	Assert(insert->created_at == memo->last_at);
+	if (memo->next == 0)
+	{
+		ahead_append(memo, 0, 0);
+		memmove(&memo->ahead[1], &memo->ahead[0],
+				sizeof(AheadLead) * (memo->nahead - 1));
+		memo->next = 1;
+	}
+	memo->next--;
+	memo->ahead[memo->next].created_at = insert->created_at;
+	memo->ahead[memo->next].won_at = insert->won_at;
 }

@@ -386,7 +386,7 @@ features_emit_all_free(Jsonb *features, FeatureSink *sink, StringInfo field)
  * thousands of keys costs what the model knows, not what the lead carries.
  */
 void
-features_emit_free(Jsonb *features, const char *const *fields, int nfields,
+features_emit_free(Jsonb *features, const FreeField *fields, int nfields,
 				   FeatureSink *sink)
 {
 	int			i;
@@ -396,14 +396,20 @@ features_emit_free(Jsonb *features, const char *const *fields, int nfields,
 
 	for (i = 0; i < nfields; i++)
 	{
-		int			keylen;
-		char	   *key = free_field_key(fields[i], &keylen);
-		JsonbValue *v;
+		JsonbValue	v;
 
-		v = getKeyJsonValueFromContainer(&features->root, key, keylen, NULL);
-		if (v != NULL)
-			emit_free_value(sink, fields[i], v);
+		if (getKeyJsonValueFromContainer(&features->root, fields[i].key,
+										 fields[i].keylen, &v) != NULL)
+			emit_free_value(sink, fields[i].name, &v);
 	}
+}
+
+/* Names a free field and finds its JSON key, in CurrentMemoryContext */
+void
+free_field_init(FreeField *field, const char *name)
+{
+	field->name = name;
+	field->key = free_field_key(name, &field->keylen);
 }
 
 /*

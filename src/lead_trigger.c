@@ -24,6 +24,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -66,6 +67,7 @@ typedef enum LeadColumn
 	COL_ROUTED_EXPECTED_PROFIT,
 	COL_LAPSED_IDS,
 	COL_FORECAST_PROFIT,
+	COL_CLOSED_AT,
 	NUM_LEAD_COLUMNS
 } LeadColumn;
 
@@ -74,7 +76,7 @@ static const char *const lead_column_names[NUM_LEAD_COLUMNS] = {
 	"brand", "budget", "features", "status", "p_win", "potential_profit",
 	"ltv_uplift", "expected_profit", "priority", "model_id", "score_flags",
 	"assignee_id", "assigned_at", "routed_expected_profit", "lapsed_ids",
-	"forecast_profit"
+	"forecast_profit", "closed_at"
 };
 
 /* The columns whose update means the lead must be scored again */
@@ -181,15 +183,38 @@ text_column(const LeadRow *row, LeadColumn col)
 }
 
 /*
- * Reads a lead's inputs from its row; use_memo for inserts, whose client
- * history may come from the command's memo (src/client.c)
+ * Whether no BEFORE INSERT row trigger on the lead table but this one
+ * could still drop or change a lead it passes on
+ */
+static bool
+last_insert_trigger(TriggerData *trigdata)
+{
+	TriggerDesc *triggers = trigdata->tg_relation->trigdesc;
+	int			i;
+
+	for (i = 0; i < triggers->numtriggers; i++)
+	{
+		Trigger    *t = &triggers->triggers[i];
+
+		if (t->tgoid != trigdata->tg_trigger->tgoid &&
+			TRIGGER_TYPE_MATCHES(t->tgtype, TRIGGER_TYPE_ROW,
+								 TRIGGER_TYPE_BEFORE, TRIGGER_TYPE_INSERT))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Reads a lead's inputs from its row.  An insert (trigdata given) reads its
+ * client's history through the command's memo, and tells the memo what it
+ * passes on (src/client.c).
  */
 static void
-read_lead(ScoredLead *lead, const LeadRow *row, bool use_memo)
+read_lead(ScoredLead *lead, const LeadRow *row, TriggerData *insert_trigdata)
 {
 	bool		isnull;
 	Datum		d;
-	TimestampTz created_at;
+	InsertedLead insert;
 
 	memset(lead, 0, sizeof(ScoredLead));
 	lead->in.client_core = -1;
@@ -209,15 +234,28 @@ read_lead(ScoredLead *lead, const LeadRow *row, bool use_memo)
 	lead->in.features = isnull ? NULL : DatumGetJsonbP(d);
 
 	d = column_value(row, COL_CREATED_AT, &isnull);
-	created_at = isnull ? GetCurrentTransactionStartTimestamp() :
+	insert.created_at = isnull ? GetCurrentTransactionStartTimestamp() :
 		DatumGetTimestampTz(d);
 
 	d = column_value(row, COL_CLIENT_ID, &isnull);
-	if (!isnull)
+	insert.has_client_id = !isnull;
+	insert.client_id = isnull ? 0 : DatumGetInt64(d);
+	if (insert_trigdata != NULL)
 	{
-		lead_input_from_client(&lead->in, DatumGetInt64(d), created_at, use_memo);
+		insert.rel = insert_trigdata->tg_relation;
+		insert.last_trigger = last_insert_trigger(insert_trigdata);
+		d = column_value(row, COL_CLOSED_AT, &isnull);
+		insert.won_at = !isnull && lead->status != NULL &&
+			strcmp(lead->status, "won") == 0 ? DatumGetTimestampTz(d) : DT_NOEND;
+	}
+	if (insert.has_client_id)
+	{
+		lead_input_from_client(&lead->in, insert.client_id, insert.created_at,
+							   insert_trigdata != NULL ? &insert : NULL);
 		lead->unknown_client = !lead->in.has_client;
 	}
+	if (insert_trigdata != NULL)
+		client_history_passed(&insert);
 }
 
 /* Compares two numerics like numeric_cmp: NaN above everything */
@@ -895,7 +933,7 @@ scoring_lead_score_trigger(PG_FUNCTION_ARGS)
 	if (rescore || ready || moved)
 	{
 		/* client first: opening its relations may process invalidations */
-		read_lead(&lead, &row, !is_update);
+		read_lead(&lead, &row, is_update ? NULL : trigdata);
 		config = scoring_config();
 		if (rescore)
 		{

@@ -79,7 +79,7 @@ struct Model
 	numspec_hash *numeric;		/* numeric fields and their scaling */
 	weights_hash *ltv;			/* lifetime uplift by client segment */
 	Numeric		no_ltv;			/* 0.00: a segment without uplift */
-	const char **free_fields;	/* distinct "features.KEY" fields */
+	FreeField  *free_fields;	/* distinct "features.KEY" fields */
 	int			nfree;
 	StringInfoData keybuf;		/* scratch for "field=level" lookups */
 };
@@ -321,7 +321,9 @@ collect_free_fields(Model *model)
 	for (i = 0; i < n; i++)
 		if (distinct == 0 || strcmp(all[distinct - 1], all[i]) != 0)
 			all[distinct++] = all[i];
-	model->free_fields = all;
+	model->free_fields = palloc(sizeof(FreeField) * Max(distinct, 1));
+	for (i = 0; i < distinct; i++)
+		free_field_init(&model->free_fields[i], all[i]);
 	model->nfree = distinct;
 }
 
@@ -391,11 +393,18 @@ note(ScoreSink *s, const char *field, const char *value, double contribution)
 static WeightEntry *
 lookup_level(Model *model, const char *field, const char *level, int len)
 {
-	resetStringInfo(&model->keybuf);
-	appendStringInfoString(&model->keybuf, field);
-	appendStringInfoChar(&model->keybuf, '=');
-	appendBinaryStringInfo(&model->keybuf, level, len);
-	return weights_lookup(model->weights, model->keybuf.data);
+	StringInfo	key = &model->keybuf;
+	int			flen = strlen(field);
+
+	/* written by hand: three appendStringInfo calls cost a third of a lookup */
+	resetStringInfo(key);
+	enlargeStringInfo(key, flen + 1 + len);
+	memcpy(key->data, field, flen);
+	key->data[flen] = '=';
+	memcpy(key->data + flen + 1, level, len);
+	key->len = flen + 1 + len;
+	key->data[key->len] = '\0';
+	return weights_lookup(model->weights, key->data);
 }
 
 /* Adds a category: its level's coefficient, else the pooled "(other)" one */

@@ -112,7 +112,7 @@ scoring_predict(PG_FUNCTION_ARGS)
 
 	if (!PG_ARGISNULL(1))
 		lead_input_from_client(&lead, PG_GETARG_INT64(1),
-							   GetCurrentTransactionStartTimestamp(), false);
+							   GetCurrentTransactionStartTimestamp(), NULL);
 
 	PG_RETURN_FLOAT8(logistic(model_logit(model, &lead, NULL)));
 }
@@ -181,7 +181,7 @@ read_stored_lead(int64 lead_id, LeadInput *lead)
 	SPI_finish();
 
 	if (client_id != 0)
-		lead_input_from_client(lead, client_id, created_at, false);
+		lead_input_from_client(lead, client_id, created_at, NULL);
 	return model;
 }
 

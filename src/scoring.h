@@ -29,6 +29,7 @@
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+#include "utils/relcache.h"
 
 /*
  * SQLSTATEs of the product's own errors (class SC), so that CRM code can
@@ -114,7 +115,16 @@ typedef struct FeatureSink
 } FeatureSink;
 
 extern void features_emit_fixed(const LeadInput *lead, FeatureSink *sink);
-extern void features_emit_free(Jsonb *features, const char *const *fields,
+/* A free field a model knows: its "features.KEY" name and the JSON key */
+typedef struct FreeField
+{
+	const char *name;
+	const char *key;
+	int			keylen;
+} FreeField;
+
+extern void free_field_init(FreeField *field, const char *name);
+extern void features_emit_free(Jsonb *features, const FreeField *fields,
 							   int nfields, FeatureSink *sink);
 extern void features_emit_all_free(Jsonb *features, FeatureSink *sink,
 								   StringInfo field);
@@ -251,10 +261,28 @@ typedef struct Closings
 extern void closings_push(Closings *h, TimestampTz t);
 extern int64 closings_settle(Closings *h, TimestampTz at);
 
+/*
+ * A lead the trigger inserts, as the command's memo of client histories
+ * (client.c) needs it: the relation, whether no other BEFORE INSERT row
+ * trigger could drop or change the lead after this one, and what a later
+ * lead of its client counts of it.
+ */
+typedef struct InsertedLead
+{
+	Relation	rel;			/* scoring.lead */
+	bool		last_trigger;
+	bool		has_client_id;
+	int64		client_id;
+	TimestampTz created_at;
+	TimestampTz won_at;			/* closed_at of a won lead, else DT_NOEND */
+} InsertedLead;
+
 extern void client_init(void);
 extern void client_history_forget(void);
 extern void lead_input_from_client(LeadInput *lead, int64 client_id,
-								   TimestampTz created_at, bool use_memo);
+								   TimestampTz created_at,
+								   const InsertedLead *insert);
+extern void client_history_passed(const InsertedLead *insert);
 extern void lead_trigger_init(void);
 
 #endif							/* SCORING_H */

@@ -7,14 +7,15 @@
 -- history heavily, every lead's p_win must equal its twin's.  Batches in
 -- created_at order (the memo's case) with same-moment ties, wins closed
 -- before, at and long after later leads, wins never closed; in random
--- order; a batch inside an earlier one's span; and an ON CONFLICT DO
--- UPDATE that moves a close in the middle of a batch.
+-- order; a batch inside an earlier one's span; an ON CONFLICT DO UPDATE
+-- that moves a close in the middle of a batch; ON CONFLICT DO NOTHING
+-- and another BEFORE trigger dropping leads the memo had been passed.
 --
 -- Runs in a fresh database with pgtap and scoring; changes nothing (ROLLBACK).
 --
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(8);
+SELECT plan(12);
 
 INSERT INTO scoring.brand (brand, margin) VALUES ('B', 0.2);
 -- p_win moves with every earlier lead and with every win
@@ -30,22 +31,23 @@ SELECT c, 'company', 'Company ' || c
 SELECT c, 'company', 'Company ' || c
   FROM generate_series(101, 120) AS c;
 
--- Imports pg_temp.batch (ordered by ord) both ways
+-- Imports pg_temp.batch (ordered by ord) both ways; tail ends both INSERTs
 CREATE TEMP TABLE batch (lead_id bigint, client_id bigint, created_at timestamptz,
 						 status text, closed_at timestamptz, ord float8);
-CREATE FUNCTION pg_temp.import() RETURNS void
+CREATE FUNCTION pg_temp.import(tail text DEFAULT '') RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
 	r record;
 BEGIN
-	INSERT INTO scoring.lead (lead_id, client_id, created_at, brand, budget, status, closed_at)
-	SELECT lead_id, client_id, created_at, 'B', 10000, status, closed_at
-	  FROM batch ORDER BY ord;
+	EXECUTE 'INSERT INTO scoring.lead (lead_id, client_id, created_at, brand, budget, status,'
+			'                          closed_at)'
+			' SELECT lead_id, client_id, created_at, ''B'', 10000, status, closed_at'
+			'   FROM batch ORDER BY ord ' || tail;
 	FOR r IN SELECT * FROM batch ORDER BY ord LOOP
-		INSERT INTO scoring.lead (lead_id, client_id, created_at, brand, budget, status,
-								  closed_at)
-		VALUES (r.lead_id + 100000, r.client_id + 100, r.created_at, 'B', 10000, r.status,
-				r.closed_at);
+		EXECUTE 'INSERT INTO scoring.lead (lead_id, client_id, created_at, brand, budget,'
+				'                          status, closed_at)'
+				' VALUES ($1 + 100000, $2 + 100, $3, ''B'', 10000, $4, $5) ' || tail
+		USING r.lead_id, r.client_id, r.created_at, r.status, r.closed_at;
 	END LOOP;
 	TRUNCATE batch;
 END;
@@ -133,6 +135,47 @@ SELECT is((SELECT count(*) FROM scoring.lead
 			WHERE lead_id IN (2001, 102001) AND closed_at = '2026-03-20 00:00+00'),
 		  2::bigint, 'the upserts moved lead 2001''s close and its twin''s');
 SELECT is(pg_temp.differing(), 0::bigint, 'an upsert of a close in the middle: as lead by lead');
+
+-- 5. ON CONFLICT DO NOTHING skipping leads in the middle of a batch: the
+--    memo must not count the leads its trigger passed on but that were
+--    never stored (every 7th comes with the id of a lead of batch 1)
+INSERT INTO batch
+SELECT CASE WHEN lead_id % 7 = 0 THEN lead_id - 2500 ELSE lead_id END,
+	   client_id, created_at + interval '90 days',
+	   CASE WHEN r < 0.5 THEN 'won' ELSE 'lost' END,
+	   created_at + interval '90 days' + interval '1 hour', lead_id
+  FROM src WHERE lead_id BETWEEN 2501 AND 2800;
+SELECT pg_temp.import('ON CONFLICT (lead_id) DO NOTHING');
+SELECT is((SELECT count(*) FROM scoring.lead WHERE lead_id BETWEEN 2501 AND 2800),
+		  257::bigint, 'the batch''s 43 conflicting leads were skipped');
+SELECT is(pg_temp.differing(), 0::bigint, 'leads skipped by ON CONFLICT DO NOTHING: as lead by lead');
+
+-- 6. a BEFORE INSERT trigger after the scoring one that drops every fifth
+--    lead of a batch and moves others by a day
+CREATE FUNCTION pg_temp.drop_some() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.lead_id % 100000 % 5 = 0 THEN
+		RETURN NULL;
+	END IF;
+	IF NEW.lead_id % 100000 % 5 = 1 THEN
+		NEW.created_at := NEW.created_at - interval '1 day';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+CREATE TRIGGER zz_drop_some BEFORE INSERT ON scoring.lead
+	FOR EACH ROW EXECUTE FUNCTION pg_temp.drop_some();
+INSERT INTO batch
+SELECT lead_id, client_id, created_at + interval '120 days',
+	   CASE WHEN r < 0.5 THEN 'won' ELSE 'lost' END,
+	   created_at + interval '120 days' + interval '1 hour', lead_id
+  FROM src WHERE lead_id BETWEEN 2801 AND 3000;
+SELECT pg_temp.import();
+DROP TRIGGER zz_drop_some ON scoring.lead;
+SELECT is((SELECT count(*) FROM scoring.lead WHERE lead_id BETWEEN 2801 AND 3000),
+		  160::bigint, 'the other trigger dropped a fifth of the batch');
+SELECT is(pg_temp.differing(), 0::bigint, 'leads dropped by a later trigger: as lead by lead');
 
 SELECT * FROM finish();
 ROLLBACK;
