@@ -149,6 +149,14 @@ static int64 MemoBase;
 static int64 MemoPassed;
 static CommandId UntrustedCommand = InvalidCommandId;
 
+/*
+ * The leads a trusted memo keeps ahead, over all its clients: an import
+ * of old leads into a long history would keep much of the table, so past
+ * this many (16 MB) the command walks instead.
+ */
+#define MEMO_MAX_AHEAD	(1024 * 1024)
+static int64 MemoAhead;
+
 /* The command of the last lead read: a memo starts with its second lead */
 static CommandId LastCommand = InvalidCommandId;
 
@@ -328,6 +336,7 @@ ahead_append(HistoryMemo *memo, TimestampTz created_at, TimestampTz won_at)
 	memo->ahead[memo->nahead].created_at = created_at;
 	memo->ahead[memo->nahead].won_at = won_at;
 	memo->nahead++;
+	MemoAhead++;
 }
 
 /*
@@ -428,13 +437,17 @@ rows_inserted(Relation rel, int64 *count)
 	return true;
 }
 
-/* Whether every lead passed on since the memo began was stored */
+/*
+ * Whether every lead passed on since the memo began was stored, and the
+ * memo has not grown too big to keep
+ */
 static bool
 memo_still_trusted(Relation rel)
 {
 	int64		count;
 
-	return GetCurrentTransactionNestLevel() == MemoLevel &&
+	return MemoAhead <= MEMO_MAX_AHEAD &&
+		GetCurrentTransactionNestLevel() == MemoLevel &&
 		rows_inserted(rel, &count) && count - MemoBase == MemoPassed;
 }
 
@@ -468,6 +481,7 @@ memo_entry(int64 client_id, const InsertedLead *insert, bool *found)
 		MemoCommand = command;
 		MemoLevel = GetCurrentTransactionNestLevel();
 		MemoPassed = 0;
+		MemoAhead = 0;
 		MemoTrusted = command != UntrustedCommand &&
 			rows_inserted(insert->rel, &MemoBase);
 	}
