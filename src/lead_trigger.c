@@ -336,46 +336,39 @@ round2(Numeric num)
 											   Int32GetDatum(2)));
 }
 
-/*
- * A double as a numeric: the value float8_numeric() gives, d rounded to
- * DBL_DIG (15) significant digits, without the printf() it spends most of
- * its time in.  With 10^k exact (k <= 22), fma() gives d x 10^k exactly as
- * hi + lo, so whether the fifteen digits round up is decided on the exact
- * value, as printf() decides it.  A fraction within 1e-9 of one half (a
- * tie could round either way), a value outside 1e-8 .. 1e14 and
- * PostgreSQL 13 take float8_numeric() itself.
- */
-static Numeric
-double_numeric(double d)
-{
 #if PG_VERSION_NUM >= 140000
+/*
+ * The fifteen significant digits of a > 0, rounded as printf("%.15g")
+ * rounds them: a = digits / 10^k.  With 10^k exact (k <= 22), fma() gives
+ * a x 10^k exactly as hi + lo, so whether the digits round up is decided
+ * on the exact value.  False within 1e-9 of a tie, which could round
+ * either way, and when 10^k is not exact.
+ */
+static bool
+fifteen_digits(double a, int64 *digits, int *k)
+{
 	static const double powers_of_ten[] = {
 		1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
 		1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
 	};
-	double		a = fabs(d);
 	int			e,
 				tries;
 
-	if (a == 0)
-		return int64_to_numeric(0);
-	if (!(a >= 1e-8 && a < 1e14))
-		return DatumGetNumeric(DirectFunctionCall1(float8_numeric,
-												   Float8GetDatum(d)));
+	/* the first digit's place, give or take one */
+	e = (int) floor(log10(a));
 
-	e = (int) floor(log10(a));	/* the first digit's place, give or take one */
 	for (tries = 0; tries < 3; tries++)
 	{
-		int			k = DBL_DIG - 1 - e;
 		double		hi,
 					lo,
 					n,
 					frac;
 
-		if (k < 0 || k >= lengthof(powers_of_ten))
-			break;
-		hi = a * powers_of_ten[k];
-		lo = fma(a, powers_of_ten[k], -hi);
+		*k = DBL_DIG - 1 - e;
+		if (*k < 0 || *k >= lengthof(powers_of_ten))
+			return false;
+		hi = a * powers_of_ten[*k];
+		lo = fma(a, powers_of_ten[*k], -hi);
 		n = floor(hi);
 		frac = (hi - n) + lo;
 		if (frac < 0)
@@ -393,14 +386,35 @@ double_numeric(double d)
 		else if (n >= 1e15)
 			e++;
 		else if (fabs(frac - 0.5) < 1e-9)
-			break;
+			return false;
 		else
 		{
-			int64		digits = (int64) n + (frac > 0.5);
-
-			return int64_div_fast_to_numeric(d < 0 ? -digits : digits, k);
+			*digits = (int64) n + (frac > 0.5);
+			return true;
 		}
 	}
+	return false;
+}
+#endif
+
+/*
+ * A double as a numeric: the value float8_numeric() gives, d rounded to
+ * DBL_DIG (15) significant digits, without the printf() it spends most of
+ * its time in (fifteen_digits()).  Near a tie, outside 1e-8 .. 1e14 and
+ * on PostgreSQL 13 it takes float8_numeric() itself.
+ */
+static Numeric
+double_numeric(double d)
+{
+#if PG_VERSION_NUM >= 140000
+	double		a = fabs(d);
+	int64		digits;
+	int			k;
+
+	if (a == 0)
+		return int64_to_numeric(0);
+	if (a >= 1e-8 && a < 1e14 && fifteen_digits(a, &digits, &k))
+		return int64_div_fast_to_numeric(d < 0 ? -digits : digits, k);
 #endif
 	return DatumGetNumeric(DirectFunctionCall1(float8_numeric,
 											   Float8GetDatum(d)));
