@@ -56,6 +56,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/itup.h"
 #include "access/xact.h"
 #include "access/relation.h"
 #include "access/skey.h"
@@ -362,7 +363,7 @@ walk_history(int64 client_id, TimestampTz from, TimestampTz until,
 {
 	Relation	rel = table_open(Rels.lead, AccessShareLock);
 	Relation	idx = index_open(Rels.lead_history, AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TupleTableSlot *slot = NULL;	/* made for the first heap visit */
 	int			nkeys = TIMESTAMP_IS_NOBEGIN(from) ? 1 : 2;
 	IndexScanDesc scan;
 	Buffer		vmbuffer = InvalidBuffer;
@@ -387,22 +388,33 @@ walk_history(int64 client_id, TimestampTz from, TimestampTz until,
 
 	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 	{
-		Datum		values[HISTORY_IDX_COLUMNS];
-		bool		isnull[HISTORY_IDX_COLUMNS];
+		IndexTuple	itup = scan->xs_itup;
+		TupleDesc	itupdesc = scan->xs_itupdesc;
+		Datum		d;
+		bool		isnull;
 		TimestampTz created_at,
 					won_at = DT_NOEND;
 
-		index_deform_tuple(scan->xs_itup, scan->xs_itupdesc, values, isnull);
-		created_at = DatumGetTimestampTz(values[HISTORY_IDX_CREATED_AT - 1]);
+		/* the columns one by one: closed_at is read only for a won lead */
+		d = index_getattr(itup, HISTORY_IDX_CREATED_AT, itupdesc, &isnull);
+		created_at = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
 		if (created_at >= until && ahead == NULL)
 			break;
-		if (!VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer) &&
-			!index_fetch_heap(scan, slot))
-			continue;			/* not visible */
+		if (!VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer))
+		{
+			if (slot == NULL)
+				slot = table_slot_create(rel, NULL);
+			if (!index_fetch_heap(scan, slot))
+				continue;		/* not visible */
+		}
 
-		if (!isnull[HISTORY_IDX_STATUS - 1] && !isnull[HISTORY_IDX_CLOSED_AT - 1] &&
-			is_won(values[HISTORY_IDX_STATUS - 1]))
-			won_at = DatumGetTimestampTz(values[HISTORY_IDX_CLOSED_AT - 1]);
+		d = index_getattr(itup, HISTORY_IDX_STATUS, itupdesc, &isnull);
+		if (!isnull && is_won(d))
+		{
+			d = index_getattr(itup, HISTORY_IDX_CLOSED_AT, itupdesc, &isnull);
+			if (!isnull)
+				won_at = DatumGetTimestampTz(d);
+		}
 		if (created_at < until)
 			count_lead(won_at, until, leads, wins, pending);
 		else
@@ -412,7 +424,8 @@ walk_history(int64 client_id, TimestampTz from, TimestampTz until,
 	if (BufferIsValid(vmbuffer))
 		ReleaseBuffer(vmbuffer);
 	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
+	if (slot != NULL)
+		ExecDropSingleTupleTableSlot(slot);
 	/* the locks stay to the end of the transaction: the next lead finds them */
 	index_close(idx, NoLock);
 	table_close(rel, NoLock);

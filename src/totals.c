@@ -31,6 +31,7 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -40,6 +41,7 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/primnodes.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
@@ -48,6 +50,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -178,8 +181,9 @@ typedef struct TotalsRels
 	Oid			lead;			/* InvalidOid: attnums not looked up */
 	int			attnums[NUM_TOTALS_COLUMNS];
 	Oid			totals;			/* InvalidOid: not looked up */
-	bool		shape_known;	/* whether the next two are set */
+	bool		shape_known;	/* whether the next three are set */
 	bool		direct;			/* whether deltas may skip the INSERT */
+	bool		unindexed;		/* whether no index takes a delta */
 	AttrNumber	delta_attnums[NUM_DELTA_COLUMNS];
 } TotalsRels;
 
@@ -242,6 +246,37 @@ totals_as_shipped(Relation rel)
 }
 
 /*
+ * Whether no index of lead_totals ever holds a delta: every index is
+ * partial, WHERE compacted, as the shipped one is, and deltas are never
+ * compacted.  Then appending a delta is storing its row, without the
+ * executor's machinery for indexes that would only find it fails their
+ * predicate.
+ */
+static bool
+deltas_unindexed(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		unindexed = true;
+
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		List	   *pred = RelationGetIndexPredicate(index);
+		Var		   *var = list_length(pred) == 1 ? linitial(pred) : NULL;
+
+		if (var == NULL || !IsA(var, Var) ||
+			var->varattno != Rels.delta_attnums[DCOL_COMPACTED])
+			unindexed = false;
+		index_close(index, AccessShareLock);
+		if (!unindexed)
+			break;
+	}
+	list_free(indexes);
+	return unindexed;
+}
+
+/*
  * Opens scoring.lead_totals and finds out whether deltas may be written
  * to it directly: when it is as the extension made it, with no columns,
  * triggers, check constraints or row security of the user's, all that an
@@ -275,6 +310,7 @@ open_totals(void)
 			if (!Rels.shape_known)
 			{
 				Rels.direct = totals_as_shipped(rel);
+				Rels.unindexed = Rels.direct && deltas_unindexed(rel);
 				Rels.shape_known = true;
 			}
 			return rel;
@@ -455,8 +491,8 @@ delta_values(const TotalsDelta *delta, Datum zero, Datum *values)
 
 /*
  * Where the deltas go.  Directly into lead_totals, as the executor would
- * insert them, indexes included, without an INSERT to plan and start for
- * every statement: in a single-row INSERT into scoring.lead that cost more
+ * insert them, indexes included (as shipped, none takes a delta), without
+ * an INSERT to plan and start for every statement: in a single-row INSERT into scoring.lead that cost more
  * than reading the lead's history.  Like an index, the totals are the
  * leads' own bookkeeping, so no privilege on lead_totals is asked of the
  * user.  Through the planned INSERT when the user gave lead_totals
@@ -467,7 +503,7 @@ typedef struct DeltaWriter
 	Relation	rel;
 	SPIPlanPtr	plan;			/* the INSERT; NULL: stored directly */
 	EState	   *estate;
-	ResultRelInfo *rri;
+	ResultRelInfo *rri;			/* NULL: no index takes a delta */
 	TupleTableSlot *slot;
 	CommandId	cid;
 } DeltaWriter;
@@ -487,10 +523,12 @@ delta_writer_begin(DeltaWriter *w)
 		w->plan = keep_plan(&delta_plan, DELTA_SQL, 7, argtypes);
 		return;
 	}
-	w->estate = CreateExecutorState();
-	w->rri = makeNode(ResultRelInfo);
 	w->slot = MakeSingleTupleTableSlot(RelationGetDescr(w->rel), &TTSOpsVirtual);
 	w->cid = GetCurrentCommandId(true);
+	if (Rels.unindexed)
+		return;
+	w->estate = CreateExecutorState();
+	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, w->rel, 0, NULL, 0);
 #if PG_VERSION_NUM < 140000
 	w->estate->es_result_relation_info = w->rri;
@@ -523,7 +561,7 @@ write_delta(DeltaWriter *w, Datum *values)
 	}
 	ExecStoreVirtualTuple(slot);
 	table_tuple_insert(w->rel, slot, w->cid, 0, NULL);
-	if (w->rri->ri_NumIndices > 0)
+	if (w->rri != NULL && w->rri->ri_NumIndices > 0)
 	{
 		List	   *recheck;
 
@@ -547,9 +585,12 @@ delta_writer_end(DeltaWriter *w)
 		SPI_finish();
 	else
 	{
-		ExecCloseIndices(w->rri);
+		if (w->rri != NULL)
+		{
+			ExecCloseIndices(w->rri);
+			FreeExecutorState(w->estate);
+		}
 		ExecDropSingleTupleTableSlot(w->slot);
-		FreeExecutorState(w->estate);
 	}
 	table_close(w->rel, NoLock);
 }
