@@ -356,12 +356,18 @@ ahead_append(HistoryMemo *memo, TimestampTz created_at, TimestampTz won_at)
  * stops at until itself, from the created_at it reads anyway: a new lead
  * usually comes after all of its client's others, and a key the scan
  * checked for every entry would only ever be true.
+ *
+ * lead_rel: the trigger's relation, if the caller has one; when it is
+ * scoring.lead, the walk reads through it instead of opening the table.
  */
 static void
-walk_history(int64 client_id, TimestampTz from, TimestampTz until,
-			 int64 *leads, int64 *wins, Closings *pending, HistoryMemo *ahead)
+walk_history(Relation lead_rel, int64 client_id, TimestampTz from,
+			 TimestampTz until, int64 *leads, int64 *wins, Closings *pending,
+			 HistoryMemo *ahead)
 {
-	Relation	rel = table_open(Rels.lead, AccessShareLock);
+	/* the trigger's own scoring.lead, already open, saves opening it again */
+	Relation	rel = lead_rel != NULL && RelationGetRelid(lead_rel) == Rels.lead ?
+		lead_rel : table_open(Rels.lead, AccessShareLock);
 	Relation	idx = index_open(Rels.lead_history, AccessShareLock);
 	TupleTableSlot *slot = NULL;	/* made for the first heap visit */
 	int			nkeys = TIMESTAMP_IS_NOBEGIN(from) ? 1 : 2;
@@ -428,7 +434,8 @@ walk_history(int64 client_id, TimestampTz from, TimestampTz until,
 		ExecDropSingleTupleTableSlot(slot);
 	/* the locks stay to the end of the transaction: the next lead finds them */
 	index_close(idx, NoLock);
-	table_close(rel, NoLock);
+	if (rel != lead_rel)
+		table_close(rel, NoLock);
 }
 
 /*
@@ -514,7 +521,7 @@ read_history_memo(LeadInput *lead, HistoryMemo *memo, TimestampTz created_at)
 		memo->leads = memo->wins = 0;
 		memo->pending.n = 0;
 		memo->next = memo->nahead = 0;
-		walk_history(memo->client_id, DT_NOBEGIN, created_at,
+		walk_history(NULL, memo->client_id, DT_NOBEGIN, created_at,
 					 &memo->leads, &memo->wins, &memo->pending,
 					 MemoTrusted ? memo : NULL);
 		memo->walked = true;
@@ -524,7 +531,7 @@ read_history_memo(LeadInput *lead, HistoryMemo *memo, TimestampTz created_at)
 		/* wins closed since the memo's moment count now */
 		memo->wins += closings_settle(&memo->pending, created_at);
 		if (!MemoTrusted)
-			walk_history(memo->client_id, memo->last_at, created_at,
+			walk_history(NULL, memo->client_id, memo->last_at, created_at,
 						 &memo->leads, &memo->wins, &memo->pending, NULL);
 		for (; memo->next < memo->nahead &&
 			 memo->ahead[memo->next].created_at < created_at; memo->next++)
@@ -598,7 +605,8 @@ lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
 	if (!use_memo)
 	{
 		read_client_now(lead, client_id);
-		walk_history(client_id, DT_NOBEGIN, created_at,
+		walk_history(insert != NULL ? insert->rel : NULL, client_id,
+					 DT_NOBEGIN, created_at,
 					 &lead->prior_leads, &lead->prior_wins, NULL, NULL);
 		return;
 	}

@@ -37,6 +37,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -44,7 +45,6 @@
 #include "nodes/primnodes.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -122,13 +122,28 @@ typedef struct TotalsKey
 /* What one statement changes in one row of lead_totals */
 typedef struct TotalsDelta
 {
-	TotalsKey	key;			/* hash key: must be first */
+	TotalsKey	key;			/* hash key */
+	char		status;			/* used by simplehash */
 	int64		leads;
 	int64		open_leads;
 	Datum		forecast_profit;	/* numeric */
 	Datum		won_profit;
 	Datum		open_forecast_profit;
 } TotalsDelta;
+
+/* A statement's deltas by key: a simplehash, cheap to make for one row */
+#define SH_PREFIX		deltas
+#define SH_ELEMENT_TYPE TotalsDelta
+#define SH_KEY_TYPE		TotalsKey
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, k) \
+	hash_combine(murmurhash32((uint32) (k).bucket ^ (uint32) ((k).bucket >> 32)), \
+				 murmurhash32((uint32) (k).assignee_id))
+#define SH_EQUAL(tb, a, b) ((a).bucket == (b).bucket && (a).assignee_id == (b).assignee_id)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 /* The columns of scoring.lead that the totals read */
 enum
@@ -327,7 +342,7 @@ open_totals(void)
  */
 typedef struct TotalsState
 {
-	HTAB	   *deltas;			/* of TotalsDelta, in the caller's context */
+	deltas_hash *deltas;		/* in the caller's context */
 	MemoryContext sums;			/* the numeric sums */
 	MemoryContext row;			/* reset for every row */
 	int			rows_since_move;
@@ -368,11 +383,11 @@ move_sums(TotalsState *state)
 												"lead totals sums",
 												ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(fresh);
-	HASH_SEQ_STATUS seq;
+	deltas_iterator it;
 	TotalsDelta *delta;
 
-	hash_seq_init(&seq, state->deltas);
-	while ((delta = hash_seq_search(&seq)) != NULL)
+	deltas_start_iterate(state->deltas, &it);
+	while ((delta = deltas_iterate(state->deltas, &it)) != NULL)
 	{
 		delta->forecast_profit = copy_sum(delta->forecast_profit);
 		delta->won_profit = copy_sum(delta->won_profit);
@@ -398,16 +413,18 @@ add_row(TotalsState *state, TupleTableSlot *slot, const int *attnums, int sign)
 	char	   *status;
 	MemoryContext old;
 
-	memset(&key, 0, sizeof(key));	/* hashed as bytes: padding included */
 	d = slot_getattr(slot, attnums[TCOL_CREATED_AT], &isnull);
 	key.bucket = isnull ? 0 : total_bucket(DatumGetTimestampTz(d));
 	d = slot_getattr(slot, attnums[TCOL_ASSIGNEE_ID], &isnull);
 	key.assignee_id = isnull ? 0 : DatumGetInt32(d);
 
-	delta = hash_search(state->deltas, &key, HASH_ENTER, &found);
+	delta = deltas_insert(state->deltas, key, &found);
 	if (!found)
-		memset((char *) delta + sizeof(TotalsKey), 0,
-			   sizeof(TotalsDelta) - sizeof(TotalsKey));
+	{
+		delta->leads = delta->open_leads = 0;
+		delta->forecast_profit = delta->won_profit = (Datum) 0;
+		delta->open_forecast_profit = (Datum) 0;
+	}
 
 	old = MemoryContextSwitchTo(state->row);
 	d = slot_getattr(slot, attnums[TCOL_STATUS], &isnull);
@@ -597,16 +614,16 @@ delta_writer_end(DeltaWriter *w)
 
 /* Appends the deltas that change something */
 static void
-write_deltas(HTAB *deltas)
+write_deltas(deltas_hash *deltas)
 {
 	Datum		zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
 	DeltaWriter w;
-	HASH_SEQ_STATUS seq;
+	deltas_iterator it;
 	TotalsDelta *delta;
 
 	delta_writer_begin(&w);
-	hash_seq_init(&seq, deltas);
-	while ((delta = hash_seq_search(&seq)) != NULL)
+	deltas_start_iterate(deltas, &it);
+	while ((delta = deltas_iterate(deltas, &it)) != NULL)
 	{
 		Datum		values[NUM_DELTA_COLUMNS];
 
@@ -634,7 +651,6 @@ scoring_lead_totals_trigger(PG_FUNCTION_ARGS)
 	TriggerEvent event;
 	Relation	rel;
 	const int  *attnums;
-	HASHCTL		ctl;
 	TotalsState state;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
@@ -666,12 +682,7 @@ scoring_lead_totals_trigger(PG_FUNCTION_ARGS)
 				 errmsg("lead_totals_trigger() needs the transition tables of its event")));
 	attnums = lead_attnums(rel);
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(TotalsKey);
-	ctl.entrysize = sizeof(TotalsDelta);
-	ctl.hcxt = CurrentMemoryContext;
-	state.deltas = hash_create("lead totals deltas", 16, &ctl,
-							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	state.deltas = deltas_create(CurrentMemoryContext, 8, NULL);
 	state.sums = AllocSetContextCreate(CurrentMemoryContext, "lead totals sums",
 									   ALLOCSET_DEFAULT_SIZES);
 	state.row = AllocSetContextCreate(CurrentMemoryContext, "lead totals row",
