@@ -509,10 +509,10 @@ delta_values(const TotalsDelta *delta, Datum zero, Datum *values)
 /*
  * Where the deltas go.  Directly into lead_totals, as the executor would
  * insert them, indexes included (as shipped, none takes a delta), without
- * an INSERT to plan and start for every statement: in a single-row INSERT into scoring.lead that cost more
- * than reading the lead's history.  Like an index, the totals are the
- * leads' own bookkeeping, so no privilege on lead_totals is asked of the
- * user.  Through the planned INSERT when the user gave lead_totals
+ * an INSERT to plan and start for every statement: in a single-row INSERT
+ * into scoring.lead that cost more than reading the lead's history.  Like
+ * an index, the totals are the leads' own bookkeeping, so no privilege on
+ * lead_totals is asked of the user.  Through the planned INSERT when the user gave lead_totals
  * triggers, check constraints, row security or columns (open_totals()).
  */
 typedef struct DeltaWriter

@@ -12,7 +12,7 @@ BEGIN;
 SET LOCAL timezone = 'UTC';
 SET LOCAL DateStyle = 'ISO';
 SET LOCAL scoring.now = '2026-03-31 12:00+00';
-SELECT plan(43);
+SELECT plan(44);
 
 -- p_win 0.5 for every lead: forecast = 0.1 x budget with brand B
 INSERT INTO scoring.brand (brand, margin) VALUES ('B', 0.2);
@@ -247,6 +247,25 @@ SELECT is((SELECT count(*) FROM scoring.lead_totals WHERE leads = 1 AND NOT comp
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 DROP INDEX scoring.lead_totals_user_idx;
+-- a partial index of the user's that does take deltas (WHERE NOT compacted)
+-- is kept too: only indexes WHERE compacted are known to take none
+CREATE INDEX lead_totals_user_open_idx ON scoring.lead_totals (bucket) WHERE NOT compacted;
+INSERT INTO scoring.lead (lead_id, created_at, brand, budget, status)
+VALUES (7005, '2026-03-21 11:00+00', 'B', 5000, 'draft');
+SET LOCAL enable_indexscan = off;
+SET LOCAL enable_bitmapscan = off;
+CREATE TEMP TABLE heap_open_deltas AS
+	SELECT count(*) AS n FROM scoring.lead_totals
+	 WHERE NOT compacted AND bucket = scoring.total_bucket('2026-03-21 11:00+00');
+RESET enable_indexscan;
+SET LOCAL enable_seqscan = off;
+SELECT is((SELECT count(*) FROM scoring.lead_totals
+			WHERE NOT compacted AND bucket = scoring.total_bucket('2026-03-21 11:00+00')),
+		  (SELECT n FROM heap_open_deltas),
+		  'a user''s index WHERE NOT compacted finds every delta of the bucket');
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+DROP INDEX scoring.lead_totals_user_open_idx;
 
 -- A trigger of the user's on lead_totals: the deltas go through an INSERT,
 -- which fires it; without it, they are stored directly again
