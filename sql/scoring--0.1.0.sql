@@ -347,6 +347,11 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'scoring_config_changed'
 LANGUAGE C;
 
+CREATE FUNCTION scoring.client_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'scoring_client_changed'
+LANGUAGE C;
+
 /* ---------------------------------------------------------------------
  * SQL functions
  * ------------------------------------------------------------------- */
@@ -405,6 +410,23 @@ CREATE TRIGGER refusal_rule_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 	ON scoring.refusal_rule FOR EACH STATEMENT EXECUTE FUNCTION scoring.config_changed();
 CREATE TRIGGER setting_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 	ON scoring.setting FOR EACH STATEMENT EXECUTE FUNCTION scoring.config_changed();
+
+-- every backend drops its copy of the clients' scoring attributes when one
+-- changes or a client goes (TRUNCATE and DDL invalidate by themselves; an
+-- insert needs nothing: only clients that exist are kept); ALWAYS, so that
+-- logical replication's apply (session_replication_role replica) fires them
+CREATE TRIGGER client_changed AFTER UPDATE ON scoring.client FOR EACH ROW
+	WHEN (OLD.client_id IS DISTINCT FROM NEW.client_id
+		  OR OLD.kind IS DISTINCT FROM NEW.kind
+		  OR OLD.industry IS DISTINCT FROM NEW.industry
+		  OR OLD.okved IS DISTINCT FROM NEW.okved
+		  OR OLD.core_industry IS DISTINCT FROM NEW.core_industry
+		  OR OLD.annual_turnover IS DISTINCT FROM NEW.annual_turnover)
+	EXECUTE FUNCTION scoring.client_changed();
+CREATE TRIGGER client_deleted AFTER DELETE ON scoring.client
+	FOR EACH STATEMENT EXECUTE FUNCTION scoring.client_changed();
+ALTER TABLE scoring.client ENABLE ALWAYS TRIGGER client_changed;
+ALTER TABLE scoring.client ENABLE ALWAYS TRIGGER client_deleted;
 
 /* ---------------------------------------------------------------------
  * Routing: managers, their presence and load, routes, the decision log

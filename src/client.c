@@ -6,7 +6,8 @@
  * Every lead with a client needs the client's attributes and how many of
  * its earlier leads there were and were won.  Going through SPI cost more
  * than the rest of scoring together, so the trigger reads the client by
- * its primary key and walks the client's leads in lead_client_history_idx
+ * its primary key (once per backend while the client does not change: see
+ * client_cache.c) and walks the client's leads in lead_client_history_idx
  * (client_id, created_at) INCLUDE (status, closed_at) itself, just as the
  * equivalent query would:
  *
@@ -560,30 +561,50 @@ memo_keep_client(HistoryMemo *memo, const LeadInput *src)
 	MemoryContextSwitchTo(old);
 }
 
-/* Reads the client's row with the command's snapshot (has_client if any) */
+/*
+ * Reads the client's row (has_client if there is one).  The lead trigger
+ * goes through the backend's copy of the clients (client_cache.c): it
+ * accepts the invalidations others sent, and on a miss reads with a
+ * snapshot taken after them and keeps what it found.  Anything else, and
+ * the trigger in a parallel operation, which may not take a snapshot,
+ * reads with the command's snapshot.
+ */
 static void
-read_client_now(LeadInput *lead, int64 client_id)
+read_client_now(LeadInput *lead, int64 client_id, bool cached)
 {
-	Snapshot	snapshot = RegisterSnapshot(GetActiveSnapshot());
+	Snapshot	snapshot;
 
+	cached = cached && !IsInParallelMode();
+	if (cached)
+	{
+		AcceptInvalidationMessages();
+		if (client_cache_get(client_id, lead))
+			return;
+	}
+	snapshot = RegisterSnapshot(cached ? GetLatestSnapshot() :
+								GetActiveSnapshot());
 	read_client(lead, client_id, snapshot);
 	UnregisterSnapshot(snapshot);
+	if (cached)
+		client_cache_put(Rels.client, client_id, lead);
 }
 
 /*
- * Fills the client part of a lead: the client's attributes as the current
- * statement sees them (has_client stays false when scoring.client has no
- * such row), and its history before created_at, counted by client_id
- * whether the client is known or not, as train() counts it.  The history is
- * read with SnapshotSelf, so that a bulk import counts the leads it
- * inserted a moment before, as train() and explain() later will; it also
- * counts what others committed meanwhile, which is only more current.
+ * Fills the client part of a lead: the client's attributes (has_client
+ * stays false when scoring.client has no such row), and its history before
+ * created_at, counted by client_id whether the client is known or not, as
+ * train() counts it.  The attributes are those the current statement sees,
+ * or for the lead trigger (trigger) the backend's copy of them, which is
+ * as current.  The history is read with SnapshotSelf, so that a bulk
+ * import counts the leads it inserted a moment before, as train() and
+ * explain() later will; it also counts what others committed meanwhile,
+ * which is only more current.
  * insert: the lead trigger's insert, read through the command's memo;
  * NULL for anything else.
  */
 void
 lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
-					   const InsertedLead *insert)
+					   const InsertedLead *insert, bool trigger)
 {
 	HistoryMemo *memo;
 	bool		found;
@@ -604,7 +625,7 @@ lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
 	}
 	if (!use_memo)
 	{
-		read_client_now(lead, client_id);
+		read_client_now(lead, client_id, trigger);
 		walk_history(insert != NULL ? insert->rel : NULL, client_id,
 					 DT_NOBEGIN, created_at,
 					 &lead->prior_leads, &lead->prior_wins, NULL, NULL);
@@ -622,7 +643,7 @@ lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
 		memo->pending = (Closings) {NULL, 0, 0, MemoContext};
 		memo->ahead = NULL;
 		memo->next = memo->nahead = memo->cap = 0;
-		read_client_now(&client, client_id);
+		read_client_now(&client, client_id, true);
 		memo_keep_client(memo, &client);
 	}
 	/* the memo outlives this lead: its strings can be shared */

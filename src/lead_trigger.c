@@ -251,7 +251,7 @@ read_lead(ScoredLead *lead, const LeadRow *row, TriggerData *insert_trigdata)
 	if (insert.has_client_id)
 	{
 		lead_input_from_client(&lead->in, insert.client_id, insert.created_at,
-							   insert_trigdata != NULL ? &insert : NULL);
+							   insert_trigdata != NULL ? &insert : NULL, true);
 		lead->unknown_client = !lead->in.has_client;
 	}
 	if (insert_trigdata != NULL)

@@ -112,7 +112,7 @@ scoring_predict(PG_FUNCTION_ARGS)
 
 	if (!PG_ARGISNULL(1))
 		lead_input_from_client(&lead, PG_GETARG_INT64(1),
-							   GetCurrentTransactionStartTimestamp(), NULL);
+							   GetCurrentTransactionStartTimestamp(), NULL, false);
 
 	PG_RETURN_FLOAT8(logistic(model_logit(model, &lead, NULL)));
 }
@@ -181,7 +181,7 @@ read_stored_lead(int64 lead_id, LeadInput *lead)
 	SPI_finish();
 
 	if (client_id != 0)
-		lead_input_from_client(lead, client_id, created_at, NULL);
+		lead_input_from_client(lead, client_id, created_at, NULL, false);
 	return model;
 }
 

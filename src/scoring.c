@@ -179,6 +179,7 @@ _PG_init(void)
 
 	scoring_cache_init();
 	client_init();
+	client_cache_init();
 	lead_trigger_init();
 	route_init();
 	totals_init();

@@ -281,8 +281,14 @@ extern void client_init(void);
 extern void client_history_forget(void);
 extern void lead_input_from_client(LeadInput *lead, int64 client_id,
 								   TimestampTz created_at,
-								   const InsertedLead *insert);
+								   const InsertedLead *insert, bool trigger);
 extern void client_history_passed(const InsertedLead *insert);
+
+/* client_cache.c: this backend's copy of the clients' scoring attributes */
+extern void client_cache_init(void);
+extern bool client_cache_get(int64 client_id, LeadInput *lead);
+extern void client_cache_put(Oid client_relid, int64 client_id,
+							 const LeadInput *lead);
 extern void lead_trigger_init(void);
 
 #endif							/* SCORING_H */
