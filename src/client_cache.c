@@ -29,7 +29,8 @@
  * Only clients that exist are kept: a lead of a client scoring.client does
  * not know (yet) reads again, and finds the client once it is there.  A
  * miss reads with a snapshot taken after the invalidations were accepted,
- * so nothing read is older than an invalidation already consumed.  The
+ * and what it read is not kept when an invalidation came in meanwhile, so
+ * nothing kept is older than an invalidation already consumed.  The
  * callback only marks the copy stale; it is dropped at the next lookup,
  * never while a lead holds what it returned (lookups return copies anyway).
  *
@@ -192,7 +193,18 @@ client_cache_put(Oid client_relid, int64 client_id, const LeadInput *lead)
 
 	if (!lead->has_client)
 		return;
-	if (CacheStale || client_relid != AnchorRelid ||
+
+	/*
+	 * An invalidation that came in while the client was read (taking its
+	 * lock may wait for the change's transaction) is for a change the
+	 * read's snapshot may not see: keep nothing, and read again next time.
+	 */
+	if (CacheStale)
+	{
+		client_cache_reset();
+		return;
+	}
+	if (client_relid != AnchorRelid ||
 		(Cache != NULL && Cache->members >= CLIENT_CACHE_MAX))
 		client_cache_reset();
 	AnchorRelid = client_relid;
