@@ -22,15 +22,16 @@
  * usually in created_at order, and each lead's walk would visit all the
  * earlier ones again, fetching from the heap those the statement itself
  * inserted (their pages are not all-visible yet).  So within one INSERT
- * command a memo keeps, per client, its row (read with the command's
- * snapshot, which does not move within the command) and what the walk
- * found before the last lead's moment; a later lead walks only from
- * there.  Anything that could change what was counted ends the memo:
- * another command, an update or delete through the lead trigger (ON
- * CONFLICT DO UPDATE included), a rolled-back subtransaction, the end of
- * the transaction.  A lead earlier than the last one walks from the
- * start.  Leads others commit meanwhile behind the memo's moment are not
- * seen, as if they had committed after the import.
+ * command a memo keeps, per client, its row (as the command's first lead
+ * of the client read it, so one import scores a client's leads with one
+ * version of the client) and what the walk found before the last lead's
+ * moment; a later lead walks only from there.  Anything that could change
+ * what was counted ends the memo: another command, an update or delete
+ * through the lead trigger (ON CONFLICT DO UPDATE included), a rolled-back
+ * subtransaction, the end of the transaction.  A lead earlier than the
+ * last one walks from the start.  Leads others commit meanwhile behind
+ * the memo's moment are not seen, as if they had committed after the
+ * import.
  *
  * Even so, every lead walked down the index to its client's entries, and
  * in an import those descents were a fifth of the time.  What a later
@@ -111,12 +112,11 @@ typedef struct AheadLead
 } AheadLead;
 
 /*
- * What the command has read of one client: its row (as the command's
- * snapshot sees it, which does not change within the command) and what
- * the walk of its leads found before last_at: the leads, the wins closed
- * by last_at, and the closing moments of wins closed later, which count
- * for later leads.  A trusted memo also keeps the leads from last_at on,
- * in created_at order from ahead[next].
+ * What the command has read of one client: its row (as the command's first
+ * lead of the client read it) and what the walk of its leads found before
+ * last_at: the leads, the wins closed by last_at, and the closing moments
+ * of wins closed later, which count for later leads.  A trusted memo also
+ * keeps the leads from last_at on, in created_at order from ahead[next].
  */
 typedef struct HistoryMemo
 {
