@@ -22,8 +22,9 @@
  *	  sees a change another session committed before the lead's statement,
  *	  as a fresh read would, even inside a transaction that holds every
  *	  lock it needs already;
- *	- a (sub)transaction that added entries rolls back: an entry may hold a
- *	  client it inserted itself, and no trigger fires for inserts;
+ *	- a (sub)transaction that added entries rolls back, or is prepared: an
+ *	  entry may hold a client it inserted itself, and no trigger fires for
+ *	  inserts;
  *	- it grows past CLIENT_CACHE_MAX clients.
  *
  * Only clients that exist are kept: a lead of a client scoring.client does
@@ -105,18 +106,24 @@ client_cache_invalidate(Datum arg, Oid relid)
 		CacheStale = true;
 }
 
+/*
+ * A transaction that filled the copy and rolls back drops it; so does one
+ * that is prepared, whose fate this backend will not see
+ */
 static void
 client_cache_xact_end(XactEvent event, void *arg)
 {
-	if (FilledInXact && (event == XACT_EVENT_ABORT ||
-						 event == XACT_EVENT_PARALLEL_ABORT))
+	bool		unsure = event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE;
+
+	if (FilledInXact && unsure)
 		CacheStale = true;
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
-		event == XACT_EVENT_PREPARE || event == XACT_EVENT_ABORT ||
-		event == XACT_EVENT_PARALLEL_ABORT)
+	if (unsure || event == XACT_EVENT_COMMIT ||
+		event == XACT_EVENT_PARALLEL_COMMIT)
 		FilledInXact = false;
 }
 
+/* So does a rolled-back subtransaction of a transaction that filled it */
 static void
 client_cache_subxact_end(SubXactEvent event, SubTransactionId mySubid,
 						 SubTransactionId parentSubid, void *arg)

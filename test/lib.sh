@@ -175,6 +175,8 @@ scoring_server_start()
 		echo "synchronous_commit = off"
 		echo "full_page_writes = off"
 		echo "max_connections = 100"
+		# the isolation spec client_cache prepares a transaction
+		echo "max_prepared_transactions = 4"
 		echo "log_min_messages = warning"
 		for line in "$@"; do
 			echo "$line"
