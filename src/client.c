@@ -544,20 +544,30 @@ read_history_memo(LeadInput *lead, HistoryMemo *memo, TimestampTz created_at)
 	lead->prior_wins = memo->wins;
 }
 
+/*
+ * Copies the client part of src (has_client and the client_* fields) into
+ * dst, its strings and number into the current memory context
+ */
+void
+lead_client_copy(LeadInput *dst, const LeadInput *src)
+{
+	dst->has_client = src->has_client;
+	dst->client_kind = src->client_kind ? pstrdup(src->client_kind) : NULL;
+	dst->client_industry =
+		src->client_industry ? pstrdup(src->client_industry) : NULL;
+	dst->client_okved = src->client_okved ? pstrdup(src->client_okved) : NULL;
+	dst->client_core = src->client_core;
+	dst->client_turnover = src->client_turnover == NULL ? NULL :
+		DatumGetNumericCopy(NumericGetDatum(src->client_turnover));
+}
+
 /* Keeps the client part of a lead in the memo */
 static void
 memo_keep_client(HistoryMemo *memo, const LeadInput *src)
 {
 	MemoryContext old = MemoryContextSwitchTo(MemoContext);
 
-	memo->client.has_client = src->has_client;
-	memo->client.client_kind = src->client_kind ? pstrdup(src->client_kind) : NULL;
-	memo->client.client_industry =
-		src->client_industry ? pstrdup(src->client_industry) : NULL;
-	memo->client.client_okved = src->client_okved ? pstrdup(src->client_okved) : NULL;
-	memo->client.client_core = src->client_core;
-	memo->client.client_turnover = src->client_turnover == NULL ? NULL :
-		DatumGetNumericCopy(NumericGetDatum(src->client_turnover));
+	lead_client_copy(&memo->client, src);
 	MemoryContextSwitchTo(old);
 }
 

@@ -64,11 +64,7 @@ typedef struct CachedClient
 {
 	int64		client_id;
 	char		status;			/* for simplehash */
-	char	   *kind;
-	char	   *industry;
-	char	   *okved;
-	int			core;			/* -1 missing, 0 false, 1 true */
-	Numeric		turnover;
+	LeadInput	client;			/* its has_client and client_* fields */
 } CachedClient;
 
 #define SH_PREFIX		clients
@@ -151,13 +147,6 @@ client_cache_reset(void)
 	CacheStale = false;
 }
 
-/* A copy of a string in the current memory context, NULL for NULL */
-static inline char *
-copy_string(const char *s)
-{
-	return s == NULL ? NULL : pstrdup(s);
-}
-
 /*
  * Fills the client part of lead from the copy and returns true, or returns
  * false when the client is not there.  The strings and the number are
@@ -176,13 +165,7 @@ client_cache_get(int64 client_id, LeadInput *lead)
 	if (entry == NULL)
 		return false;
 
-	lead->has_client = true;
-	lead->client_kind = copy_string(entry->kind);
-	lead->client_industry = copy_string(entry->industry);
-	lead->client_okved = copy_string(entry->okved);
-	lead->client_core = entry->core;
-	lead->client_turnover = entry->turnover == NULL ? NULL :
-		DatumGetNumericCopy(NumericGetDatum(entry->turnover));
+	lead_client_copy(lead, &entry->client);
 	return true;
 }
 
@@ -223,12 +206,7 @@ client_cache_put(Oid client_relid, int64 client_id, const LeadInput *lead)
 	if (Cache == NULL)
 		Cache = clients_create(CacheContext, 256, NULL);
 	entry = clients_insert(Cache, client_id, &found);
-	entry->kind = copy_string(lead->client_kind);
-	entry->industry = copy_string(lead->client_industry);
-	entry->okved = copy_string(lead->client_okved);
-	entry->core = lead->client_core;
-	entry->turnover = lead->client_turnover == NULL ? NULL :
-		DatumGetNumericCopy(NumericGetDatum(lead->client_turnover));
+	lead_client_copy(&entry->client, lead);
 	MemoryContextSwitchTo(old);
 	FilledInXact = true;
 }

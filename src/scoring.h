@@ -283,6 +283,7 @@ extern void lead_input_from_client(LeadInput *lead, int64 client_id,
 								   TimestampTz created_at,
 								   const InsertedLead *insert, bool trigger);
 extern void client_history_passed(const InsertedLead *insert);
+extern void lead_client_copy(LeadInput *dst, const LeadInput *src);
 
 /* client_cache.c: this backend's copy of the clients' scoring attributes */
 extern void client_cache_init(void);

@@ -139,7 +139,8 @@ typedef struct TotalsDelta
 #define SH_HASH_KEY(tb, k) \
 	hash_combine(murmurhash32((uint32) (k).bucket ^ (uint32) ((k).bucket >> 32)), \
 				 murmurhash32((uint32) (k).assignee_id))
-#define SH_EQUAL(tb, a, b) ((a).bucket == (b).bucket && (a).assignee_id == (b).assignee_id)
+#define SH_EQUAL(tb, a, b) \
+	((a).bucket == (b).bucket && (a).assignee_id == (b).assignee_id)
 #define SH_SCOPE		static inline
 #define SH_DECLARE
 #define SH_DEFINE
@@ -512,8 +513,9 @@ delta_values(const TotalsDelta *delta, Datum zero, Datum *values)
  * an INSERT to plan and start for every statement: in a single-row INSERT
  * into scoring.lead that cost more than reading the lead's history.  Like
  * an index, the totals are the leads' own bookkeeping, so no privilege on
- * lead_totals is asked of the user.  Through the planned INSERT when the user gave lead_totals
- * triggers, check constraints, row security or columns (open_totals()).
+ * lead_totals is asked of the user.  Through the planned INSERT when the
+ * user gave lead_totals triggers, check constraints, row security or
+ * columns (open_totals()).
  */
 typedef struct DeltaWriter
 {
