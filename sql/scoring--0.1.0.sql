@@ -352,6 +352,11 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'scoring_client_changed'
 LANGUAGE C;
 
+CREATE FUNCTION scoring.lead_versions_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'scoring_lead_versions_changed'
+LANGUAGE C;
+
 /* ---------------------------------------------------------------------
  * SQL functions
  * ------------------------------------------------------------------- */
@@ -414,7 +419,9 @@ CREATE TRIGGER setting_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 -- every backend drops its copy of the clients' scoring attributes when one
 -- changes or a client goes (TRUNCATE and DDL invalidate by themselves; an
 -- insert needs nothing: only clients that exist are kept); ALWAYS, so that
--- logical replication's apply (session_replication_role replica) fires them
+-- logical replication's apply (session_replication_role replica) fires them,
+-- and per row, as the apply fires no statement triggers (the invalidations
+-- of one transaction are sent once)
 CREATE TRIGGER client_changed AFTER UPDATE ON scoring.client FOR EACH ROW
 	WHEN (OLD.client_id IS DISTINCT FROM NEW.client_id
 		  OR OLD.kind IS DISTINCT FROM NEW.kind
@@ -424,9 +431,21 @@ CREATE TRIGGER client_changed AFTER UPDATE ON scoring.client FOR EACH ROW
 		  OR OLD.annual_turnover IS DISTINCT FROM NEW.annual_turnover)
 	EXECUTE FUNCTION scoring.client_changed();
 CREATE TRIGGER client_deleted AFTER DELETE ON scoring.client
-	FOR EACH STATEMENT EXECUTE FUNCTION scoring.client_changed();
+	FOR EACH ROW EXECUTE FUNCTION scoring.client_changed();
 ALTER TABLE scoring.client ENABLE ALWAYS TRIGGER client_changed;
 ALTER TABLE scoring.client ENABLE ALWAYS TRIGGER client_deleted;
+
+-- every backend forgets which leads its history walks found visible when
+-- leads are updated or deleted (src/visible.c): the statement trigger
+-- fires for every session (ALWAYS: also with session_replication_role
+-- replica), the row trigger for logical replication's apply, which fires
+-- row triggers only
+CREATE TRIGGER lead_versions_changed AFTER UPDATE OR DELETE ON scoring.lead
+	FOR EACH STATEMENT EXECUTE FUNCTION scoring.lead_versions_changed();
+CREATE TRIGGER lead_versions_replicated AFTER UPDATE OR DELETE ON scoring.lead
+	FOR EACH ROW EXECUTE FUNCTION scoring.lead_versions_changed();
+ALTER TABLE scoring.lead ENABLE ALWAYS TRIGGER lead_versions_changed;
+ALTER TABLE scoring.lead ENABLE REPLICA TRIGGER lead_versions_replicated;
 
 /* ---------------------------------------------------------------------
  * Routing: managers, their presence and load, routes, the decision log

@@ -342,6 +342,27 @@ ahead_append(HistoryMemo *memo, TimestampTz created_at, TimestampTz won_at)
 }
 
 /*
+ * Whether this transaction has updated or deleted rows of rel (the
+ * statement running now included), as PostgreSQL counts them for its
+ * statistics; true when it does not count.  A walk then leaves the memo of
+ * visible leads alone: it may hold leads this transaction has just given
+ * an xmax, and their messages go out only when the statement ends.
+ */
+static bool
+own_changes(Relation rel)
+{
+	PgStat_TableStatus *stats = rel->pgstat_info;
+	PgStat_TableXactStatus *trans;
+
+	if (stats == NULL)
+		return true;
+	for (trans = stats->trans; trans != NULL; trans = trans->upper)
+		if (trans->tuples_updated > 0 || trans->tuples_deleted > 0)
+			return true;
+	return false;
+}
+
+/*
  * Walks the client's leads created in [from, until) (from DT_NOBEGIN: all
  * before until), adding them to *leads and the won ones closed by until
  * to *wins; the closing moments of wins closed later go to pending when
@@ -376,6 +397,7 @@ walk_history(Relation lead_rel, int64 client_id, TimestampTz from,
 	Buffer		vmbuffer = InvalidBuffer;
 	ScanKeyData keys[2];
 	ItemPointer tid;
+	bool		memo;
 
 	if (RelationGetNumberOfAttributes(idx) != HISTORY_IDX_COLUMNS)
 		ereport(ERROR,
@@ -383,6 +405,7 @@ walk_history(Relation lead_rel, int64 client_id, TimestampTz from,
 				 errmsg("index \"scoring.lead_client_history_idx\" is not the extension's"),
 				 errdetail("It must be on (client_id, created_at) INCLUDE (status, closed_at)."),
 				 errhint("Reinstall the extension: DROP EXTENSION scoring; CREATE EXTENSION scoring.")));
+	memo = !own_changes(rel) && visible_begin(RelationGetRelid(rel));
 	scan = index_beginscan(rel, idx, SnapshotSelf, nkeys, 0);
 
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
@@ -407,12 +430,17 @@ walk_history(Relation lead_rel, int64 client_id, TimestampTz from,
 		created_at = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
 		if (created_at >= until && ahead == NULL)
 			break;
-		if (!VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer))
+		if (!VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer) &&
+			!(memo && visible_known(tid)))
 		{
+			ItemPointerData entry = *tid;	/* the fetch moves along HOT chains */
+
 			if (slot == NULL)
 				slot = table_slot_create(rel, NULL);
 			if (!index_fetch_heap(scan, slot))
 				continue;		/* not visible */
+			if (memo)
+				visible_note(&entry, slot);
 		}
 
 		d = index_getattr(itup, HISTORY_IDX_STATUS, itupdesc, &isnull);

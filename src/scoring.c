@@ -180,6 +180,7 @@ _PG_init(void)
 	scoring_cache_init();
 	client_init();
 	client_cache_init();
+	visible_init();
 	lead_trigger_init();
 	route_init();
 	totals_init();

@@ -290,6 +290,13 @@ extern void client_cache_init(void);
 extern bool client_cache_get(int64 client_id, LeadInput *lead);
 extern void client_cache_put(Oid client_relid, int64 client_id,
 							 const LeadInput *lead);
+
+/* visible.c: this backend's memo of the leads its walks found visible */
+extern void visible_init(void);
+extern bool visible_begin(Oid lead_relid);
+extern bool visible_known(ItemPointer tid);
+extern void visible_note(ItemPointer tid, TupleTableSlot *slot);
+
 extern void lead_trigger_init(void);
 
 #endif							/* SCORING_H */

@@ -12,7 +12,7 @@
 -- Runs in a fresh database with pgtap and scoring; changes nothing (ROLLBACK).
 --
 BEGIN;
-SELECT plan(15);
+SELECT plan(16);
 
 INSERT INTO scoring.brand (brand, margin) VALUES ('B', 0.2);
 INSERT INTO scoring.client (client_id, kind, industry, okved, core_industry,
@@ -96,6 +96,12 @@ SELECT results_eq(
 		FROM scoring.lead WHERE client_id > 1000 GROUP BY 1 ORDER BY 1$$,
 	$$VALUES ('1', 20000::bigint, 6667::bigint, 0::bigint), ('2', 20000, 0, 0)$$,
 	'20,000 clients: the persons refused, then none');
+
+-- logical replication's apply fires row triggers only
+SELECT is((SELECT string_agg(tgname || ' ' || tgenabled::text || ' ' || (tgtype & 1 = 1), ', ' ORDER BY tgname)
+			 FROM pg_trigger WHERE tgrelid = 'scoring.client'::regclass AND NOT tgisinternal),
+		  'client_changed A true, client_deleted A true',
+		  'the client triggers are row triggers enabled ALWAYS');
 
 SELECT * FROM finish();
 ROLLBACK;
