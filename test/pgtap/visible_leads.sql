@@ -5,8 +5,8 @@
 -- gives it a new index entry), updates of other columns and deletes;
 -- inside the statement that updates the leads (a rescore); and when only
 -- the per-row trigger, the one logical replication's apply fires, is there
--- to say so (the statement trigger disabled, the session in replica role).  Other sessions' changes: the isolation spec
--- visible_leads.
+-- to say so (the statement trigger disabled, the session in replica role).
+-- Other sessions' changes: the isolation spec visible_leads.
 --
 -- explain() reports the history it walked: history.leads and the smoothed
 -- history.win_rate (wins + 1) / (leads + 2).
@@ -85,15 +85,18 @@ SELECT is(pg_temp.walked(), pg_temp.truth(), 'inside a transaction that changes 
 ROLLBACK;
 SELECT is(pg_temp.walked(), pg_temp.truth(), 'after it is rolled back');
 
--- only the row trigger left, in a replica session (all rolled back)
-BEGIN;
+-- only the row trigger left, in a replica session; each change its own
+-- transaction, so that the next walk, in another one, uses the memo
 ALTER TABLE scoring.lead DISABLE TRIGGER lead_versions_changed;
 SELECT pg_temp.walked();
-SET LOCAL session_replication_role = replica;
+SET session_replication_role = replica;
 UPDATE scoring.lead SET status = 'won', closed_at = created_at WHERE lead_id % 11 = 0 AND lead_id < 1000;
+RESET session_replication_role;
 SELECT is(pg_temp.walked(), pg_temp.truth(), 'replica session: the row trigger drops what was noted');
+SET session_replication_role = replica;
 DELETE FROM scoring.lead WHERE lead_id % 13 = 0 AND lead_id < 1000;
+RESET session_replication_role;
 SELECT is(pg_temp.walked(), pg_temp.truth(), 'replica session: and after a delete');
-ROLLBACK;
+ALTER TABLE scoring.lead ENABLE ALWAYS TRIGGER lead_versions_changed;
 
 SELECT * FROM finish();
