@@ -158,12 +158,6 @@ INSERT INTO public.checks SELECT :c, public.walked(:c), public.truth(:c);
 COMMIT;
 EOF
 
-# field FILE NAME: the number after "NAME:" or "NAME =" in pgbench output FILE
-field()
-{
-	sed -n "s/^$2[:=] *\([0-9.]*\).*/\1/p" "$1" | head -n 1
-}
-
 # the checkers change nothing, so their memos live for the whole run
 log=$dir/run.log
 clog=$dir/check.log
@@ -175,12 +169,12 @@ rc=$?
 crc=0
 wait "$checkers" || crc=$?
 checkers=
-processed=$(field "$log" 'number of transactions actually processed')
-nfailed=$(field "$log" 'number of failed transactions')
+processed=$(pgbench_field "$log" 'number of transactions actually processed')
+nfailed=$(pgbench_field "$log" 'number of failed transactions')
 aborted=$(cat "$log" "$clog" | grep -cE 'client [0-9]+ (script [0-9]+ )?aborted|[Rr]un was aborted')
 echo "# ${processed:-?} changes in $SECONDS_RUN s, ${nfailed:-?} failed"
 is "pgbench ended normally, no client aborted" "rc $rc $crc, $aborted aborted" "rc 0 0, 0 aborted"
-is "no failed transaction" "${nfailed:-not reported} $(field "$clog" 'number of failed transactions')" "0 0"
+is "no failed transaction" "${nfailed:-not reported} $(pgbench_field "$clog" 'number of failed transactions')" "0 0"
 
 checks=$(q "SELECT count(*) FROM public.checks")
 if [ -n "$checks" ] && [ "$checks" -ge 300 ]; then

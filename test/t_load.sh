@@ -238,12 +238,6 @@ INSERT INTO public.compactions (run, folded) SELECT :run, scoring.compact_totals
 \sleep 200 ms
 EOF
 
-# field FILE NAME: the number after "NAME:" or "NAME =" in pgbench output FILE
-field()
-{
-	sed -n "s/^$2[:=] *\([0-9.]*\).*/\1/p" "$1" | head -n 1
-}
-
 # load RUN SECONDS SCRIPT@WEIGHT...: a pgbench run of $CLIENTS clients
 # raced by one calling compact_totals(); checks that every transaction of
 # both succeeded
@@ -265,9 +259,9 @@ load()
 	wait "$compactor" || crc=$?
 	compactor=
 
-	processed=$(field "$log" 'number of transactions actually processed')
-	nfailed=$(field "$log" 'number of failed transactions')
-	tps=$(field "$log" 'tps ')
+	processed=$(pgbench_field "$log" 'number of transactions actually processed')
+	nfailed=$(pgbench_field "$log" 'number of failed transactions')
+	tps=$(pgbench_field "$log" 'tps ')
 	aborted=$(grep -cE 'client [0-9]+ (script [0-9]+ )?aborted|[Rr]un was aborted' "$log")
 	echo "# run $run: ${processed:-?} transactions in $secs s, ${nfailed:-?} failed, tps ${tps:-?}"
 	# per script: "SQL script 1: .../new.sql", then " - 262 transactions (...)"
@@ -290,10 +284,10 @@ load()
 			"failed: ${nfailed:-not reported}" "${errors[@]}"
 	fi
 
-	cruns=$(field "$clog" 'number of transactions actually processed')
+	cruns=$(pgbench_field "$clog" 'number of transactions actually processed')
 	echo "# run $run: compact_totals() ran ${cruns:-?} times meanwhile"
 	is "run $run: the compacting client ended normally, no failure" \
-		"rc $crc, $(field "$clog" 'number of failed transactions') failed" "rc 0, 0 failed"
+		"rc $crc, $(pgbench_field "$clog" 'number of failed transactions') failed" "rc 0, 0 failed"
 	is "run $run: compact_totals() ran during the load and folded rows" \
 		"$(q "SELECT count(*) >= 5 AND sum(folded) > 0 FROM public.compactions WHERE run = $run")" t
 }

@@ -4,7 +4,7 @@
 #	TAP-ish reporting for the extra suites test/t_*.sh: source it, call
 #	ok / not_ok / is (bail to stop early), and end the suite's EXIT trap
 #	with finish, which prints "$passed passed, $failed failed", the line
-#	test/test.sh reads.
+#	test/test.sh reads.  Also reads pgbench's summary (pgbench_field).
 
 passed=0
 failed=0
@@ -76,4 +76,11 @@ finish()
 		exit 1
 	fi
 	exit 0
+}
+
+# pgbench_field FILE NAME: the number after "NAME:" or "NAME =" in the
+# pgbench output FILE
+pgbench_field()
+{
+	sed -n "s/^$2[:=] *\([0-9.]*\).*/\1/p" "$1" | head -n 1
 }
