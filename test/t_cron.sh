@@ -33,12 +33,6 @@ PSQL=$PG_BINDIR/psql
 created_cron=0
 created_scoring=0
 
-# psql: unaligned, tuples only, stop at the first error; prints the result
-q()
-{
-	"$PSQL" -X -q -At -v ON_ERROR_STOP=1 -c "$1" 2>&1
-}
-
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup()
 {

@@ -71,12 +71,6 @@ created_db=0
 compactor=
 dir=$(mktemp -d "${TMPDIR:-/tmp}/scoring-t-load.XXXXXX")
 
-# psql: unaligned, tuples only, stop at the first error; prints the result
-q()
-{
-	"$PSQL" -X -q -At -v ON_ERROR_STOP=1 -c "$1" 2>&1
-}
-
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup()
 {

@@ -4,7 +4,8 @@
 #	TAP-ish reporting for the extra suites test/t_*.sh: source it, call
 #	ok / not_ok / is (bail to stop early), and end the suite's EXIT trap
 #	with finish, which prints "$passed passed, $failed failed", the line
-#	test/test.sh reads.  Also reads pgbench's summary (pgbench_field).
+#	test/test.sh reads.  Also runs SQL (q) and reads pgbench's summary
+#	(pgbench_field).
 
 passed=0
 failed=0
@@ -40,6 +41,14 @@ is()
 		not_ok "$1" "got:  $(printf '%s' "$2" | tr '\n' '|' | cut -c1-300)" \
 			"want: $(printf '%s' "$3" | tr '\n' '|')"
 	fi
+}
+
+# q SQL: runs SQL with $PSQL in the suite's database ($PGDATABASE):
+# unaligned, tuples only, stopping at the first error; prints the result,
+# or the error
+q()
+{
+	"$PSQL" -X -q -At -v ON_ERROR_STOP=1 -c "$1" 2>&1
 }
 
 # Stops the suite here: the rest depends on what failed
