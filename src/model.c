@@ -6,10 +6,16 @@
  * A model row stores its coefficients as JSON: "field=level" for a level of
  * a category, "field" for a standardised number, "field=[a, b)" for a range
  * of a number (bins.c).  model_build() checks the
- * row and turns it into hash tables; model_logit() walks a lead's features
- * and adds up the coefficients, optionally recording each term for
- * explain().  The same check guards hand edits of scoring.model through the
- * model_valid CHECK constraint.
+ * row and turns it into hash tables, one entry per field holding what the
+ * model knows of it (its levels' coefficients in a table of their own, a
+ * number's scaling); model_logit() walks a lead's features and adds up the
+ * coefficients, optionally recording each term for explain().  Scoring
+ * finds a field by the address of the name it is passed, kept in a few
+ * slots and checked against the name (the names are constants and the
+ * model's own strings, so the same addresses come back lead after lead),
+ * then the level in the field's table: no "field=level" key is built, and
+ * the level alone is hashed.  The same check guards hand edits of
+ * scoring.model through the model_valid CHECK constraint.
  *
  * IDENTIFICATION
  *		src/model.c
@@ -22,7 +28,6 @@
 
 #include "common/hashfn.h"
 #include "fmgr.h"
-#include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -71,17 +76,78 @@ typedef struct NumericSpec
 #define SH_KEY			key
 #include "strhash.h"
 
+/* A level of a field by its bytes, which need not end in a NUL */
+typedef struct LevelKey
+{
+	const char *s;
+	int			len;
+} LevelKey;
+
+/* The coefficient of one level of a field */
+typedef struct LevelEntry
+{
+	LevelKey	key;
+	uint32		hash;
+	char		status;
+	double		weight;
+} LevelEntry;
+
+#define SH_PREFIX		levels
+#define SH_ELEMENT_TYPE LevelEntry
+#define SH_KEY_TYPE		LevelKey
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k).s, (k).len)
+#define SH_EQUAL(tb, a, b) ((a).len == (b).len && memcmp((a).s, (b).s, (a).len) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* What the model knows of a field */
+typedef struct FieldEntry
+{
+	const char *key;			/* the field's name */
+	uint32		hash;
+	char		status;
+	levels_hash *levels;		/* "field=level" coefficients, by level */
+	LevelEntry *other;			/* "field=(other)", or NULL */
+	LevelEntry *missing;		/* "field=(missing)", or NULL */
+	WeightEntry *linear;		/* "field": a number's own coefficient */
+	NumericSpec *spec;			/* a number's scaling */
+} FieldEntry;
+
+#define SH_PREFIX		fields
+#define SH_ELEMENT_TYPE FieldEntry
+#define SH_KEY			key
+#include "strhash.h"
+
+/*
+ * A field scoring asked for, by the address of the name it was passed:
+ * field is NULL when the model knows nothing of it
+ */
+typedef struct FieldSlot
+{
+	const char *name;
+	FieldEntry *field;
+	char		copy[NAMEDATALEN];	/* the name, to check a slot against */
+} FieldSlot;
+
+#define FIELD_SLOTS		64
+
 struct Model
 {
 	int32		model_id;
 	double		intercept;
 	weights_hash *weights;		/* "field=level" and "field" coefficients */
 	numspec_hash *numeric;		/* numeric fields and their scaling */
+	fields_hash *fields;		/* the two above by field, once loaded */
 	weights_hash *ltv;			/* lifetime uplift by client segment */
 	Numeric		no_ltv;			/* 0.00: a segment without uplift */
 	FreeField  *free_fields;	/* distinct "features.KEY" fields */
 	int			nfree;
-	StringInfoData keybuf;		/* scratch for "field=level" lookups */
+	FieldSlot	slots[FIELD_SLOTS];
 };
 
 /* The sink that adds up a lead's logit */
@@ -96,8 +162,8 @@ typedef struct ScoreSink
 
 #define FEATURES_PREFIX "features."
 
-static WeightEntry *lookup_level(Model *model, const char *field,
-								 const char *level, int len);
+static FieldEntry *find_field(Model *model, const char *name);
+static LevelEntry *find_level(FieldEntry *field, const char *level, int len);
 
 /* Raises the error of a model row that cannot be used */
 static void
@@ -207,6 +273,7 @@ static void
 add_cuts(Model *model, NumericSpec *e, JsonbContainer *spec)
 {
 	JsonbValue *cuts = getKeyJsonValueFromContainer(spec, "cuts", 4, NULL);
+	FieldEntry *field;
 	char	  **texts;
 	int			n,
 				b;
@@ -236,13 +303,14 @@ add_cuts(Model *model, NumericSpec *e, JsonbContainer *spec)
 	e->bin_names = palloc(sizeof(char *) * (n + 1));
 	e->bin_weight = palloc(sizeof(double) * (n + 1));
 	e->has_bin_weight = palloc(sizeof(bool) * (n + 1));
+	field = fields_lookup(model->fields, e->key);
 	for (b = 0; b <= n; b++)
 	{
-		WeightEntry *w;
+		LevelEntry *w = NULL;
 
 		e->bin_names[b] = bin_label(texts, n, b);
-		w = lookup_level(model, e->key, e->bin_names[b],
-						 strlen(e->bin_names[b]));
+		if (field != NULL)
+			w = find_level(field, e->bin_names[b], strlen(e->bin_names[b]));
 		e->has_bin_weight[b] = w != NULL;
 		e->bin_weight[b] = w ? w->weight : 0;
 	}
@@ -289,6 +357,84 @@ static int
 str_cmp(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* The entry of a field, made when it has none yet */
+static FieldEntry *
+field_entry(Model *model, const char *name)
+{
+	bool		found;
+	FieldEntry *f = fields_insert(model->fields, name, &found);
+
+	if (!found)
+	{
+		f->key = pstrdup(name);
+		f->levels = NULL;
+		f->other = f->missing = NULL;
+		f->linear = NULL;
+		f->spec = NULL;
+	}
+	return f;
+}
+
+/*
+ * Files every coefficient under its field: "field=level" as a level (a
+ * field's name has no '=': features.c escapes those of keys), "field" as
+ * a number's own.  The weights table is complete, so the entries stay
+ * where they are.
+ */
+static void
+index_weights(Model *model)
+{
+	weights_iterator it;
+	WeightEntry *e;
+
+	weights_start_iterate(model->weights, &it);
+	while ((e = weights_iterate(model->weights, &it)) != NULL)
+	{
+		const char *eq = strchr(e->key, '=');
+		char	   *name = eq ? pnstrdup(e->key, eq - e->key) : (char *) e->key;
+		FieldEntry *f = field_entry(model, name);
+		LevelEntry *level;
+		LevelKey	key;
+		bool		found;
+
+		if (eq == NULL)
+		{
+			f->linear = e;
+			continue;
+		}
+		if (f->levels == NULL)
+			f->levels = levels_create(CurrentMemoryContext, 8, NULL);
+		key.s = eq + 1;
+		key.len = strlen(eq + 1);
+		level = levels_insert(f->levels, key, &found);
+		level->weight = e->weight;
+	}
+}
+
+/*
+ * Gives each field its "(other)" and "(missing)" levels and its scaling,
+ * once every table is complete (an entry moves when its table grows)
+ */
+static void
+index_fields(Model *model)
+{
+	numspec_iterator nit;
+	NumericSpec *spec;
+	fields_iterator it;
+	FieldEntry *f;
+
+	numspec_start_iterate(model->numeric, &nit);
+	while ((spec = numspec_iterate(model->numeric, &nit)) != NULL)
+		field_entry(model, spec->key)->spec = spec;
+
+	fields_start_iterate(model->fields, &it);
+	while ((f = fields_iterate(model->fields, &it)) != NULL)
+	{
+		f->other = find_level(f, LEVEL_OTHER, strlen(LEVEL_OTHER));
+		f->missing = find_level(f, LEVEL_MISSING, strlen(LEVEL_MISSING));
+	}
 }
 
 /*
@@ -343,12 +489,14 @@ model_build(int32 model_id, double intercept, Jsonb *weights,
 	model->intercept = intercept;
 	model->weights = weights_create(CurrentMemoryContext, 256, NULL);
 	model->numeric = numspec_create(CurrentMemoryContext, 32, NULL);
+	model->fields = fields_create(CurrentMemoryContext, 64, NULL);
 	model->ltv = weights_create(CurrentMemoryContext, 16, NULL);
 	model->no_ltv = kopecks(0.0);
-	initStringInfo(&model->keybuf);
 
 	for_each_pair(weights, "weights", add_weight, model);
+	index_weights(model);
 	for_each_pair(numeric_features, "numeric_features", add_numeric, model);
+	index_fields(model);
 	for_each_pair(ltv, "ltv", add_ltv, model);
 	collect_free_fields(model);
 	return model;
@@ -389,22 +537,39 @@ note(ScoreSink *s, const char *field, const char *value, double contribution)
 	s->contributions = lappend(s->contributions, c);
 }
 
-/* Looks up "field=level", level being len bytes, without allocating */
-static WeightEntry *
-lookup_level(Model *model, const char *field, const char *level, int len)
+/*
+ * The field named name, NULL when the model knows nothing of it: from the
+ * slot of name's address when it holds the same name, else from the table
+ */
+static FieldEntry *
+find_field(Model *model, const char *name)
 {
-	StringInfo	key = &model->keybuf;
-	int			flen = strlen(field);
+	/* the top 6 bits of a multiplicative hash of the address */
+	uint64		addr = (uint64) (uintptr_t) name;
+	FieldSlot  *slot = &model->slots[(addr * UINT64CONST(0x9E3779B97F4A7C15)) >> 58];
 
-	/* written by hand: three appendStringInfo calls cost a third of a lookup */
-	resetStringInfo(key);
-	enlargeStringInfo(key, flen + 1 + len);
-	memcpy(key->data, field, flen);
-	key->data[flen] = '=';
-	memcpy(key->data + flen + 1, level, len);
-	key->len = flen + 1 + len;
-	key->data[key->len] = '\0';
-	return weights_lookup(model->weights, key->data);
+	StaticAssertStmt(FIELD_SLOTS == 64, "a slot is named by 6 bits");
+	if (slot->name == name && strcmp(slot->copy, name) == 0)
+		return slot->field;
+	if (strlen(name) >= NAMEDATALEN)
+		return fields_lookup(model->fields, name);
+	slot->name = name;
+	slot->field = fields_lookup(model->fields, name);
+	strcpy(slot->copy, name);
+	return slot->field;
+}
+
+/* A level of a field, len bytes long; NULL when it has no coefficient */
+static LevelEntry *
+find_level(FieldEntry *field, const char *level, int len)
+{
+	LevelKey	key;
+
+	if (field->levels == NULL)
+		return NULL;
+	key.s = level;
+	key.len = len;
+	return levels_lookup(field->levels, key);
 }
 
 /* Adds a category: its level's coefficient, else the pooled "(other)" one */
@@ -413,17 +578,19 @@ score_category(FeatureSink *sink, const char *field, const char *level,
 			   int len)
 {
 	ScoreSink  *s = (ScoreSink *) sink;
-	WeightEntry *e;
-	bool		missing = level == NULL;
+	FieldEntry *f = find_field(s->model, field);
+	LevelEntry *e;
 
-	if (missing)
+	if (f == NULL)
+		return;
+	if (level == NULL)
 	{
 		level = LEVEL_MISSING;
 		len = strlen(LEVEL_MISSING);
+		e = f->missing;
 	}
-	e = lookup_level(s->model, field, level, len);
-	if (e == NULL && !missing)
-		e = lookup_level(s->model, field, LEVEL_OTHER, strlen(LEVEL_OTHER));
+	else if ((e = find_level(f, level, len)) == NULL)
+		e = f->other;
 	if (e == NULL)
 		return;
 	s->logit += e->weight;
@@ -451,7 +618,8 @@ static void
 score_number(FeatureSink *sink, const char *field, double value)
 {
 	ScoreSink  *s = (ScoreSink *) sink;
-	NumericSpec *spec = numspec_lookup(s->model->numeric, field);
+	FieldEntry *f = find_field(s->model, field);
+	NumericSpec *spec = f ? f->spec : NULL;
 	WeightEntry *e;
 	double		term = 0;
 	const char *range = NULL;
@@ -459,7 +627,7 @@ score_number(FeatureSink *sink, const char *field, double value)
 
 	if (spec == NULL)
 		return;
-	if ((e = weights_lookup(s->model->weights, field)) != NULL)
+	if ((e = f->linear) != NULL)
 	{
 		double		t = spec->log ? feature_transform(value) : value;
 
