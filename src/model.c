@@ -359,7 +359,10 @@ str_cmp(const void *a, const void *b)
 	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-/* The entry of a field, made when it has none yet */
+/*
+ * The entry of a field, made when it has none yet; name must live as long
+ * as the model (the entry keeps it)
+ */
 static FieldEntry *
 field_entry(Model *model, const char *name)
 {
@@ -368,7 +371,6 @@ field_entry(Model *model, const char *name)
 
 	if (!found)
 	{
-		f->key = pstrdup(name);
 		f->levels = NULL;
 		f->other = f->missing = NULL;
 		f->linear = NULL;
