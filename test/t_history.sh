@@ -51,10 +51,7 @@ cleanup()
 {
 	local rc=$?
 	trap - EXIT INT TERM
-	if [ -n "$checkers" ] && kill -0 "$checkers" 2>/dev/null; then
-		kill "$checkers" 2>/dev/null
-		wait "$checkers" 2>/dev/null
-	fi
+	stop_job "$checkers"
 	if [ "$created_db" = 1 ]; then
 		drop_database "$DB"
 	fi
@@ -66,10 +63,7 @@ trap 'not_ok "interrupted"; exit 130' INT TERM
 
 echo "# pgbench load on the leads of 20 clients, histories checked, in database $DB"
 
-if [ ! -x "$PGBENCH" ]; then
-	not_ok "pgbench is installed" "not found at $PGBENCH"
-	bail "no pgbench"
-fi
+require_pgbench
 
 # --- the database --------------------------------------------------------
 

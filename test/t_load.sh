@@ -76,10 +76,7 @@ cleanup()
 {
 	local rc=$?
 	trap - EXIT INT TERM
-	if [ -n "$compactor" ] && kill -0 "$compactor" 2>/dev/null; then
-		kill "$compactor" 2>/dev/null
-		wait "$compactor" 2>/dev/null
-	fi
+	stop_job "$compactor"
 	if [ "$created_db" = 1 ]; then
 		drop_database "$DB"
 	fi
@@ -92,10 +89,7 @@ trap 'not_ok "interrupted"; exit 130' INT TERM
 
 echo "# pgbench load on leads, routing and the BI totals, in database $DB"
 
-if [ ! -x "$PGBENCH" ]; then
-	not_ok "pgbench is installed" "not found at $PGBENCH"
-	bail "no pgbench"
-fi
+require_pgbench
 
 # --- the database --------------------------------------------------------
 

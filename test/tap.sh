@@ -4,8 +4,9 @@
 #	TAP-ish reporting for the extra suites test/t_*.sh: source it, call
 #	ok / not_ok / is (bail to stop early), and end the suite's EXIT trap
 #	with finish, which prints "$passed passed, $failed failed", the line
-#	test/test.sh reads.  Also runs SQL (q) and reads pgbench's summary
-#	(pgbench_field).
+#	test/test.sh reads.  Also runs SQL (q), stops background jobs
+#	(stop_job) and checks for and reads pgbench (require_pgbench,
+#	pgbench_field).
 
 passed=0
 failed=0
@@ -49,6 +50,25 @@ is()
 q()
 {
 	"$PSQL" -X -q -At -v ON_ERROR_STOP=1 -c "$1" 2>&1
+}
+
+# stop_job PID: stops a background job of the suite if it still runs
+# (for the suite's EXIT trap; PID may be empty)
+stop_job()
+{
+	if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+		kill "$1" 2>/dev/null
+		wait "$1" 2>/dev/null
+	fi
+}
+
+# require_pgbench: bails out unless $PGBENCH is there to run
+require_pgbench()
+{
+	if [ ! -x "$PGBENCH" ]; then
+		not_ok "pgbench is installed" "not found at $PGBENCH"
+		bail "no pgbench"
+	fi
 }
 
 # Stops the suite here: the rest depends on what failed
