@@ -25,12 +25,13 @@
 #
 # The Python parts need Debian's python3-sklearn and python3-pandas (not a
 # pyenv/virtualenv python), and insert's instruction counts valgrind; they
-# are installed with apt when missing.  Server settings favour repeatable CPU measurements over
-# durability: fsync, synchronous_commit and full_page_writes off, autovacuum
-# off (the benchmarks VACUUM where a real system's autovacuum would have),
-# shared_buffers 1GB; everything else is the default (JIT included).
-# sklearn runs on one core (OMP_NUM_THREADS=1 ...), like a PostgreSQL
-# backend.
+# are installed with apt when missing, with what the tests need (the server,
+# its headers, the compiler: test/lib.sh).  Server settings favour
+# repeatable CPU measurements over durability: fsync, synchronous_commit
+# and full_page_writes off, autovacuum off (the benchmarks VACUUM where a
+# real system's autovacuum would have), shared_buffers 1GB; everything
+# else is the default (JIT included).  sklearn runs on one core
+# (OMP_NUM_THREADS=1 ...), like a PostgreSQL backend.
 
 set -euo pipefail
 
@@ -39,7 +40,7 @@ case $what in
 	quality | insert | train) benches=("$what") ;;
 	all) benches=(quality insert train) ;;
 	-h | --help | help)
-		sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -89,22 +90,12 @@ as_pg()
 
 # ---------------------------------------------------------------- packages
 
-if ! "$PYTHON" -c 'import sklearn, pandas' 2>/dev/null; then
-	say "installing python3-sklearn python3-pandas"
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		python3-sklearn python3-pandas >/dev/null ||
-		{
-			as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-			as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-				python3-sklearn python3-pandas >/dev/null
-		}
-fi
-# valgrind counts the instructions of single-row inserts (insert.py)
-if ! command -v valgrind >/dev/null; then
-	say "installing valgrind"
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null ||
-		say "valgrind not installed: insert.py skips its instruction counts"
-fi
+# what test.sh installs (the server, its headers, the compiler), and the
+# Python parts' sklearn and pandas; valgrind counts the instructions of
+# single-row inserts (insert.py)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$BENCH_DIR/../lib.sh"
+scoring_ensure_packages python3-sklearn python3-pandas valgrind >&2
 for bin in "$PSQL" "$PGBENCH" "$PG_BINDIR/initdb" "$PG_BINDIR/pg_ctl"; do
 	[ -x "$bin" ] || {
 		echo "missing $bin (postgresql-15)" >&2
