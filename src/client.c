@@ -398,6 +398,7 @@ walk_history(Relation lead_rel, int64 client_id, TimestampTz from,
 	ScanKeyData keys[2];
 	ItemPointer tid;
 	bool		memo;
+	VisibleLeads *seen = NULL;	/* the client's leads noted visible */
 
 	if (RelationGetNumberOfAttributes(idx) != HISTORY_IDX_COLUMNS)
 		ereport(ERROR,
@@ -406,6 +407,8 @@ walk_history(Relation lead_rel, int64 client_id, TimestampTz from,
 				 errdetail("It must be on (client_id, created_at) INCLUDE (status, closed_at)."),
 				 errhint("Reinstall the extension: DROP EXTENSION scoring; CREATE EXTENSION scoring.")));
 	memo = !own_changes(rel) && visible_begin(RelationGetRelid(rel));
+	if (memo)
+		seen = visible_client(client_id);
 	scan = index_beginscan(rel, idx, SnapshotSelf, nkeys, 0);
 
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
@@ -431,7 +434,7 @@ walk_history(Relation lead_rel, int64 client_id, TimestampTz from,
 		if (created_at >= until && ahead == NULL)
 			break;
 		if (!VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer) &&
-			!(memo && visible_known(tid)))
+			!(memo && visible_known(seen, tid)))
 		{
 			ItemPointerData entry = *tid;	/* the fetch moves along HOT chains */
 
@@ -440,7 +443,7 @@ walk_history(Relation lead_rel, int64 client_id, TimestampTz from,
 			if (!index_fetch_heap(scan, slot))
 				continue;		/* not visible */
 			if (memo)
-				visible_note(&entry, slot);
+				visible_note(&seen, client_id, &entry, slot);
 		}
 
 		d = index_getattr(itup, HISTORY_IDX_STATUS, itupdesc, &isnull);

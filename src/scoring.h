@@ -292,10 +292,13 @@ extern void client_cache_put(Oid client_relid, int64 client_id,
 							 const LeadInput *lead);
 
 /* visible.c: this backend's memo of the leads its walks found visible */
+typedef struct VisibleLeads VisibleLeads;	/* one client's noted leads */
 extern void visible_init(void);
 extern bool visible_begin(Oid lead_relid);
-extern bool visible_known(ItemPointer tid);
-extern void visible_note(ItemPointer tid, TupleTableSlot *slot);
+extern VisibleLeads *visible_client(int64 client_id);
+extern bool visible_known(const VisibleLeads *seen, ItemPointer tid);
+extern void visible_note(VisibleLeads **seen, int64 client_id, ItemPointer tid,
+						 TupleTableSlot *slot);
 
 extern void lead_trigger_init(void);
 

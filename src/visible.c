@@ -70,29 +70,37 @@
 #include "scoring.h"
 
 /*
- * At most this many entries (4 MB of slots; in a 20 s pgbench run of two
- * clients a backend notes more than half as many); past it the memo
- * starts again
+ * At most this many leads noted (2 MB of TIDs, up to twice that allocated;
+ * in a 20 s pgbench run of two clients a backend notes more than half as
+ * many); past it the memo starts again
  */
 #define VISIBLE_MAX		(256 * 1024)
 
-/* A noted entry: its heap TID; with simplehash's status, 8 bytes */
-typedef struct VisibleEntry
+/*
+ * A client's noted leads: their heap TIDs as ordered integers (block <<
+ * 16 | offset), sorted, then those the client's last walk noted, sorted in
+ * when the next walk starts.  A walk looks up the entries of one client,
+ * so keeping each client's together makes it read a few adjacent cache
+ * lines; one table of all the TIDs made every entry a cache miss.
+ */
+typedef struct VisibleLeads
 {
-	ItemPointerData tid;
+	int64		client_id;
+	uint64	   *tids;
+	uint32		nsorted;		/* tids[0 .. nsorted) are sorted */
+	uint32		ntids;
+	uint32		size;			/* allocated */
 	char		status;			/* for simplehash */
-} VisibleEntry;
+} VisibleLeads;
 
 #define SH_PREFIX		seen
-#define SH_ELEMENT_TYPE VisibleEntry
-#define SH_KEY_TYPE		ItemPointerData
-#define SH_KEY			tid
+#define SH_ELEMENT_TYPE VisibleLeads
+#define SH_KEY_TYPE		int64
+#define SH_KEY			client_id
 #define SH_HASH_KEY(tb, k) \
-	hash_combine(murmurhash32(ItemPointerGetBlockNumberNoCheck(&(k))), \
-				 ItemPointerGetOffsetNumberNoCheck(&(k)))
-#define SH_EQUAL(tb, a, b) \
-	(ItemPointerGetBlockNumberNoCheck(&(a)) == ItemPointerGetBlockNumberNoCheck(&(b)) && \
-	 ItemPointerGetOffsetNumberNoCheck(&(a)) == ItemPointerGetOffsetNumberNoCheck(&(b)))
+	hash_combine(murmurhash32((uint32) (k)), \
+				 murmurhash32((uint32) ((uint64) (k) >> 32)))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
 #define SH_SCOPE		static inline
 #define SH_DECLARE
 #define SH_DEFINE
@@ -100,6 +108,7 @@ typedef struct VisibleEntry
 
 static MemoryContext VisibleContext = NULL;
 static seen_hash *Visible = NULL;
+static uint32 VisibleNoted = 0; /* TIDs in all of Visible's entries */
 
 /* The scoring.lead whose TIDs the memo holds */
 static Oid	VisibleRelid = InvalidOid;
@@ -150,14 +159,15 @@ visible_reset(void)
 	if (VisibleContext != NULL)
 		MemoryContextReset(VisibleContext);
 	Visible = NULL;
+	VisibleNoted = 0;
 	VisibleStale = false;
 }
 
 /*
  * Makes the memo current for a walk of lead_relid: accepts invalidations
- * and drops the memo when one asked to.  Returns whether the memo may be
- * used at all: not in parallel mode, and not on a standby, where changes
- * arrive by WAL replay and fire no trigger.
+ * and drops the memo when one asked to, or when it is full.  Returns
+ * whether the memo may be used at all: not in parallel mode, and not on a
+ * standby, where changes arrive by WAL replay and fire no trigger.
  */
 bool
 visible_begin(Oid lead_relid)
@@ -166,47 +176,145 @@ visible_begin(Oid lead_relid)
 		return false;
 	(void) anchor_oid(lead_relid);
 	AcceptInvalidationMessages();
-	if (VisibleStale || lead_relid != VisibleRelid)
+	if (VisibleStale || lead_relid != VisibleRelid || VisibleNoted >= VISIBLE_MAX)
 		visible_reset();
 	VisibleRelid = lead_relid;
 	return true;
 }
 
-/* Whether the entry's lead is known visible */
-bool
-visible_known(ItemPointer tid)
+static int
+tid_key_cmp(const void *a, const void *b)
 {
-	return Visible != NULL && seen_lookup(Visible, *tid) != NULL;
+	uint64		x = *(const uint64 *) a;
+	uint64		y = *(const uint64 *) b;
+
+	return (x > y) - (x < y);
 }
 
 /*
- * Notes the entry tid, whose visible version index_fetch_heap just put in
- * slot, when that version is settled: inserted by a committed transaction
- * other than this one, neither updated, deleted nor locked.  The hint bit
- * is read without the buffer lock: a stale read only notes less, and an
- * xmax set meanwhile comes with an invalidation.
+ * Sorts in the TIDs the last walk noted: sorts them, then merges them in
+ * from the end, which moves only the sorted TIDs above the least of them
+ * (none, for a client whose newer leads lie further on in the heap)
+ */
+static void
+sort_in_noted(VisibleLeads *leads)
+{
+	uint32		nsorted = leads->nsorted;
+	uint32		nnew = leads->ntids - nsorted;
+	uint64	   *tids = leads->tids;
+
+	qsort(tids + nsorted, nnew, sizeof(uint64), tid_key_cmp);
+	if (nsorted > 0 && tids[nsorted] < tids[nsorted - 1])
+	{
+		uint64	   *noted = palloc(nnew * sizeof(uint64));
+		int64		i = (int64) nsorted - 1;
+		int64		j = (int64) nnew - 1;
+		int64		out = (int64) leads->ntids - 1;
+
+		memcpy(noted, tids + nsorted, nnew * sizeof(uint64));
+		while (j >= 0)
+			tids[out--] = i >= 0 && tids[i] > noted[j] ? tids[i--] : noted[j--];
+		pfree(noted);
+	}
+	leads->nsorted = leads->ntids;
+}
+
+/*
+ * The leads of client_id noted so far, NULL if none; valid until the walk
+ * ends (the next visible_begin() may drop them)
+ */
+VisibleLeads *
+visible_client(int64 client_id)
+{
+	VisibleLeads *leads;
+
+	if (Visible == NULL || (leads = seen_lookup(Visible, client_id)) == NULL)
+		return NULL;
+	if (leads->nsorted < leads->ntids)
+		sort_in_noted(leads);
+	return leads;
+}
+
+static inline uint64
+tid_key(ItemPointer tid)
+{
+	return ((uint64) ItemPointerGetBlockNumberNoCheck(tid) << 16) |
+		ItemPointerGetOffsetNumberNoCheck(tid);
+}
+
+/*
+ * Whether the entry's lead is among the client's noted ones, by binary
+ * search (seen may be NULL)
+ */
+bool
+visible_known(const VisibleLeads *seen, ItemPointer tid)
+{
+	uint64		key = tid_key(tid);
+	uint32		lo = 0,
+				hi;
+
+	if (seen == NULL)
+		return false;
+	hi = seen->nsorted;
+	while (lo < hi)
+	{
+		uint32		mid = lo + (hi - lo) / 2;
+
+		if (seen->tids[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < seen->nsorted && seen->tids[lo] == key;
+}
+
+/*
+ * Notes the entry tid of client_id's lead, whose visible version
+ * index_fetch_heap just put in slot, when that version is settled:
+ * inserted by a committed transaction other than this one, neither
+ * updated, deleted nor locked.  The hint bit is read without the buffer
+ * lock: a stale read only notes less, and an xmax set meanwhile comes with
+ * an invalidation.  *seen is the client's entry, made here if NULL; the
+ * walk notes each entry once, as one it did not know.
  */
 void
-visible_note(ItemPointer tid, TupleTableSlot *slot)
+visible_note(VisibleLeads **seen, int64 client_id, ItemPointer tid,
+			 TupleTableSlot *slot)
 {
 	HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, NULL);
 	HeapTupleHeader header = tuple->t_data;
-	bool		found;
+	VisibleLeads *leads = *seen;
 
 	if (!(header->t_infomask & HEAP_XMAX_INVALID) ||
 		TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(header)))
 		return;
-	if (Visible != NULL && Visible->members >= VISIBLE_MAX)
-		visible_reset();
-	if (Visible == NULL)
+	if (leads == NULL)
 	{
+		bool		found;
+
 		if (VisibleContext == NULL)
 			VisibleContext = AllocSetContextCreate(CacheMemoryContext,
 												   "scoring visible leads",
 												   ALLOCSET_DEFAULT_SIZES);
-		Visible = seen_create(VisibleContext, 1024, NULL);
+		if (Visible == NULL)
+			Visible = seen_create(VisibleContext, 256, NULL);
+		leads = seen_insert(Visible, client_id, &found);
+		if (!found)
+		{
+			leads->nsorted = leads->ntids = 0;
+			leads->size = 8;
+			leads->tids = MemoryContextAlloc(VisibleContext,
+											 leads->size * sizeof(uint64));
+		}
+		*seen = leads;
 	}
-	seen_insert(Visible, *tid, &found);
+	if (leads->ntids == leads->size)
+	{
+		leads->size *= 2;
+		leads->tids = repalloc(leads->tids, leads->size * sizeof(uint64));
+	}
+	leads->tids[leads->ntids++] = tid_key(tid);
+	VisibleNoted++;
 }
 
 /*

@@ -15,7 +15,7 @@
 -- notes only leads that other, committed transactions wrote.
 --
 SET timezone = 'UTC';
-SELECT plan(13);
+SELECT plan(16);
 
 SELECT is((SELECT tgenabled::text FROM pg_trigger
 			WHERE tgrelid = 'scoring.lead'::regclass AND tgname = 'lead_versions_changed'),
@@ -32,11 +32,14 @@ VALUES (true, '2025-01-01', '2026-01-01', 0, 0, -1,
 		'{"history.leads": {"mean": 50, "std": 30, "min": 0, "max": 100000},
 		  "history.win_rate": {"mean": 0.4, "std": 0.2, "min": 0, "max": 1}}');
 INSERT INTO scoring.client (client_id, kind) VALUES (1, 'company');
--- 300 earlier leads of client 1, then lead 1000 whose history is walked
+-- 300 earlier leads of client 1, stored in random order (so that a walk,
+-- in created_at order, goes from heap page to heap page), then lead 1000
+-- whose history is walked
 SELECT setseed(0.42);
 INSERT INTO scoring.lead (lead_id, client_id, created_at, status, brand, budget)
 SELECT i, 1, timestamptz '2026-01-01' + i * interval '1 hour', 'draft', 'B', 1000
-  FROM generate_series(1, 300) AS i;
+  FROM generate_series(1, 300) AS i
+ ORDER BY random();
 INSERT INTO scoring.lead (lead_id, client_id, created_at, status, brand, budget)
 VALUES (1000, 1, '2026-03-01', 'draft', 'B', 1000);
 
@@ -53,10 +56,30 @@ LANGUAGE sql AS $$
 	  FROM scoring.lead WHERE client_id = 1 AND created_at < '2026-03-01'
 $$;
 
-SELECT is(pg_temp.walked(), '300 0', 'the first walk: 300 leads, none won');
+-- heap pages of scoring.lead read by the walks, as the statistics count
+-- them within a transaction (a visit to the page before counts none);
+-- inserting lead 1000 walked already, so an update first drops the memo.
+-- Lead 150's walk notes the first 149 leads, lead 1000's then the others,
+-- whose TIDs fall between theirs: the memo sorts them in.
+UPDATE scoring.lead SET refusal_reason = NULL WHERE lead_id = 1000;
+BEGIN;
+SELECT pg_stat_get_xact_blocks_fetched('scoring.lead'::regclass) AS pages \gset
+SELECT is((SELECT value FROM scoring.explain(150) WHERE feature = 'history.leads'),
+		  '149', 'the walk of lead 150: 149 leads');
+SELECT is(pg_temp.walked(), '300 0', 'the first walk of lead 1000: 300 leads, none won');
+SELECT pg_stat_get_xact_blocks_fetched('scoring.lead'::regclass) - :pages AS first_pages \gset
+COMMIT;
 SELECT cmp_ok((SELECT count(*) FROM scoring.lead WHERE lead_id % 7 = 0 AND lead_id < 1000), '>', 0::bigint,
 			  'leads to be won exist');
+BEGIN;
+SELECT pg_stat_get_xact_blocks_fetched('scoring.lead'::regclass) AS pages \gset
 SELECT is(pg_temp.walked(), '300 0', 'again, from what the first walk noted');
+SELECT pg_stat_get_xact_blocks_fetched('scoring.lead'::regclass) - :pages AS again_pages \gset
+COMMIT;
+SELECT cmp_ok(:first_pages::bigint, '>', 100::bigint,
+			  'those walks visit the heap pages of the leads');
+SELECT cmp_ok(:again_pages::bigint, '<', 5::bigint,
+			  'the walks after them visit none: they know all 300 are visible');
 
 UPDATE scoring.lead SET status = 'won', closed_at = created_at + interval '1 day'
  WHERE lead_id % 7 = 0 AND lead_id < 1000;
