@@ -60,27 +60,22 @@ static const double exact_powers_of_ten[] = {
 #define EXACT_POWERS_OF_TEN ((int) lengthof(exact_powers_of_ten) - 1)
 
 /*
- * A numeric of at most four base-10000 digits, read straight from its
- * digits into *result: their integer M is below 2^53 and the power of ten
- * p that scales it a double holds exactly, so M * p or M / p is a single
- * correctly rounded operation on exact operands, the double nearest the
- * numeric: what the text conversion (strtod) gives too, bit for bit.  What
- * a lead carries (counts, roubles, shares) is of this kind; false for
- * anything else, left to the general conversion.
+ * A numeric of at most four base-10000 digits as *m x 10^*e, read straight
+ * from its digits (|m| < 10^16); false for anything else: NaN, infinities
+ * and longer values.  What a lead carries (counts, roubles, shares,
+ * margins) is of this kind.
  */
-static bool
-small_numeric_to_double(Numeric num, double *result)
+bool
+small_numeric_decimal(Numeric num, int64 *m, int *e)
 {
-	const char *data = VARDATA(num);
-	int			size = VARSIZE(num) - VARHDRSZ,
+	const char *data = VARDATA_ANY(num);
+	int			size = VARSIZE_ANY_EXHDR(num),
 				weight,
 				ndigits,
-				scale,
 				i;
 	uint16		header;
 	bool		negative;
-	uint64		m = 0;
-	double		d;
+	int64		digits = 0;
 
 	memcpy(&header, data, sizeof(header));
 	if ((header & NUMERIC_SIGN_MASK) == NUMERIC_SPECIAL)
@@ -111,20 +106,36 @@ small_numeric_to_double(Numeric num, double *result)
 		int16		digit;
 
 		memcpy(&digit, data + i * sizeof(int16), sizeof(digit));
-		m = m * 10000 + digit;
+		digits = digits * 10000 + digit;
 	}
-	if (m > (UINT64CONST(1) << 53))
+	*m = negative ? -digits : digits;
+	*e = ndigits == 0 ? 0 : 4 * (weight - ndigits + 1);
+	return true;
+}
+
+/*
+ * A small numeric (above) whose digits' integer M is below 2^53, scaled by
+ * a power of ten p that a double holds exactly, into *result: M * p or
+ * M / p is a single correctly rounded operation on exact operands, the
+ * double nearest the numeric, what the text conversion (strtod) gives too,
+ * bit for bit.  False for anything else, left to the general conversion.
+ */
+static bool
+small_numeric_to_double(Numeric num, double *result)
+{
+	int64		m;
+	int			e;
+	double		d;
+
+	if (!small_numeric_decimal(num, &m, &e) || Abs(m) > (INT64CONST(1) << 53))
 		return false;
-	scale = 4 * (weight - ndigits + 1);
-	if (ndigits == 0)
-		d = 0;
-	else if (scale >= 0 && scale <= EXACT_POWERS_OF_TEN)
-		d = (double) m * exact_powers_of_ten[scale];
-	else if (scale < 0 && -scale <= EXACT_POWERS_OF_TEN)
-		d = (double) m / exact_powers_of_ten[-scale];
+	if (e >= 0 && e <= EXACT_POWERS_OF_TEN)
+		d = (double) Abs(m) * exact_powers_of_ten[e];
+	else if (e < 0 && -e <= EXACT_POWERS_OF_TEN)
+		d = (double) Abs(m) / exact_powers_of_ten[-e];
 	else
 		return false;
-	*result = negative ? -d : d;
+	*result = m < 0 ? -d : d;
 	return true;
 }
 

@@ -130,6 +130,7 @@ extern void features_emit_all_free(Jsonb *features, FeatureSink *sink,
 								   StringInfo field);
 extern void free_field_name(StringInfo buf, const char *key, int keylen);
 extern double feature_transform(double x);
+extern bool small_numeric_decimal(Numeric num, int64 *m, int *e);
 extern bool numeric_to_finite_double(Numeric num, double *result);
 extern char *client_segment(const LeadInput *lead);
 
