@@ -69,32 +69,17 @@ say()
 	printf '==> %s\n' "$*" >&2
 }
 
-as_root()
-{
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	else
-		sudo "$@"
-	fi
-}
-
-# the server's owner: postgres when we are root (PostgreSQL refuses root)
-as_pg()
-{
-	if [ "$(id -u)" -eq 0 ]; then
-		(cd / && runuser -u postgres -- "$@")
-	else
-		"$@"
-	fi
-}
+# scoring_as_root, scoring_as_pg_owner (the server's owner: postgres when
+# we are root, as PostgreSQL refuses root), scoring_port_busy,
+# scoring_ensure_packages
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$BENCH_DIR/../lib.sh"
 
 # ---------------------------------------------------------------- packages
 
 # what test.sh installs (the server, its headers, the compiler), and the
 # Python parts' sklearn and pandas; valgrind counts the instructions of
 # single-row inserts (insert.py)
-# shellcheck source-path=SCRIPTDIR source=../lib.sh
-. "$BENCH_DIR/../lib.sh"
 scoring_ensure_packages python3-sklearn python3-pandas valgrind >&2
 for bin in "$PSQL" "$PGBENCH" "$PG_BINDIR/initdb" "$PG_BINDIR/pg_ctl"; do
 	[ -x "$bin" ] || {
@@ -109,7 +94,7 @@ done
 build_log=$(mktemp)
 for attempt in 1 2 3 4 5; do
 	if make -C "$ROOT" PG_CONFIG="$PG_CONFIG" >"$build_log" 2>&1 &&
-		as_root make -C "$ROOT" PG_CONFIG="$PG_CONFIG" install >>"$build_log" 2>&1; then
+		scoring_as_root make -C "$ROOT" PG_CONFIG="$PG_CONFIG" install >>"$build_log" 2>&1; then
 		break
 	fi
 	if [ "$attempt" -eq 5 ]; then
@@ -139,7 +124,7 @@ unset PGPASSWORD PGSERVICE PGHOSTADDR PGDATABASE
 stop_server()
 {
 	if [ -f "$TMP/data/postmaster.pid" ]; then
-		as_pg "$PG_BINDIR/pg_ctl" -D "$TMP/data" -m fast -w stop >/dev/null 2>&1 || true
+		scoring_as_pg_owner "$PG_BINDIR/pg_ctl" -D "$TMP/data" -m fast -w stop >/dev/null 2>&1 || true
 	fi
 	if [ "${KEEP:-0}" = 1 ]; then
 		say "kept $TMP"
@@ -150,18 +135,17 @@ stop_server()
 trap stop_server EXIT
 trap 'exit 130' INT TERM
 
-if [ -e "/tmp/.s.PGSQL.$PORT.lock" ] ||
-	{ command -v ss >/dev/null && ss -Hltn "sport = :$PORT" | grep -q .; }; then
+if scoring_port_busy "$PORT"; then
 	echo "port $PORT is in use; set BENCH_PORT" >&2
 	exit 1
 fi
 
-as_pg "$PG_BINDIR/initdb" -D "$TMP/data" -U postgres -A trust -E UTF8 \
+scoring_as_pg_owner "$PG_BINDIR/initdb" -D "$TMP/data" -U postgres -A trust -E UTF8 \
 	--locale=C >"$TMP/initdb.log" 2>&1 || {
 	cat "$TMP/initdb.log" >&2
 	exit 1
 }
-cat <<EOF | as_pg tee -a "$TMP/data/postgresql.conf" >/dev/null
+cat <<EOF | scoring_as_pg_owner tee -a "$TMP/data/postgresql.conf" >/dev/null
 # scoring benchmark server
 port = $PORT
 listen_addresses = ''
@@ -178,7 +162,7 @@ full_page_writes = off
 autovacuum = off
 log_min_messages = warning
 EOF
-as_pg "$PG_BINDIR/pg_ctl" -D "$TMP/data" -l "$TMP/server.log" -w -t 60 start \
+scoring_as_pg_owner "$PG_BINDIR/pg_ctl" -D "$TMP/data" -l "$TMP/server.log" -w -t 60 start \
 	>/dev/null || {
 	cat "$TMP/server.log" >&2
 	exit 1
