@@ -73,7 +73,6 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
-#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -121,6 +120,7 @@ typedef struct AheadLead
 typedef struct HistoryMemo
 {
 	int64		client_id;		/* hash key */
+	char		status;			/* for simplehash */
 	LeadInput	client;			/* its client_* fields, in MemoContext */
 	bool		walked;			/* whether the fields below are set */
 	TimestampTz last_at;
@@ -133,8 +133,19 @@ typedef struct HistoryMemo
 	int			cap;
 } HistoryMemo;
 
+/*
+ * The memo's entries lie in one array (simplehash), not behind a chain of
+ * pointers (dynahash): an import looks one up for every lead, and each
+ * pointer followed was a cache miss, 4 % of an import's time.  Inserting
+ * may move entries: a pointer to one lasts until the next insert.
+ */
+#define SH_PREFIX		memo
+#define SH_ELEMENT_TYPE HistoryMemo
+#define SH_KEY			client_id
+#include "idhash.h"
+
 /* The memo of the current command, in MemoContext; NULL when there is none */
-static HTAB *Memo = NULL;
+static memo_hash *Memo = NULL;
 static MemoryContext MemoContext = NULL;
 static CommandId MemoCommand = InvalidCommandId;
 
@@ -503,7 +514,10 @@ memo_still_trusted(Relation rel)
 		rows_inserted(rel, &count) && count - MemoBase == MemoPassed;
 }
 
-/* The memo entry of a client in the current command, *found if it has one */
+/*
+ * The memo entry of a client in the current command, *found if it has one;
+ * good until the next client is added
+ */
 static HistoryMemo *
 memo_entry(int64 client_id, const InsertedLead *insert, bool *found)
 {
@@ -519,17 +533,10 @@ memo_entry(int64 client_id, const InsertedLead *insert, bool *found)
 	}
 	if (Memo == NULL)
 	{
-		HASHCTL		ctl;
-
 		MemoContext = AllocSetContextCreate(TopTransactionContext,
 											"scoring history memo",
 											ALLOCSET_DEFAULT_SIZES);
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(int64);
-		ctl.entrysize = sizeof(HistoryMemo);
-		ctl.hcxt = MemoContext;
-		Memo = hash_create("scoring history memo", 256, &ctl,
-						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		Memo = memo_create(MemoContext, 256, NULL);
 		MemoCommand = command;
 		MemoLevel = GetCurrentTransactionNestLevel();
 		MemoPassed = 0;
@@ -537,7 +544,7 @@ memo_entry(int64 client_id, const InsertedLead *insert, bool *found)
 		MemoTrusted = command != UntrustedCommand &&
 			rows_inserted(insert->rel, &MemoBase);
 	}
-	return hash_search(Memo, &client_id, HASH_ENTER, found);
+	return memo_insert(Memo, client_id, found);
 }
 
 /*
@@ -713,7 +720,7 @@ client_history_passed(const InsertedLead *insert)
 	MemoPassed++;
 	if (!insert->has_client_id)
 		return;
-	memo = hash_search(Memo, &insert->client_id, HASH_FIND, NULL);
+	memo = memo_lookup(Memo, insert->client_id);
 	if (memo == NULL || !memo->walked)
 		return;
 

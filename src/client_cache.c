@@ -44,7 +44,6 @@
 
 #include "access/xact.h"
 #include "commands/trigger.h"
-#include "common/hashfn.h"
 #include "fmgr.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -69,16 +68,8 @@ typedef struct CachedClient
 
 #define SH_PREFIX		clients
 #define SH_ELEMENT_TYPE CachedClient
-#define SH_KEY_TYPE		int64
 #define SH_KEY			client_id
-#define SH_HASH_KEY(tb, k) \
-	hash_combine(murmurhash32((uint32) (k)), \
-				 murmurhash32((uint32) ((uint64) (k) >> 32)))
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
+#include "idhash.h"
 
 static MemoryContext CacheContext = NULL;
 static clients_hash *Cache = NULL;

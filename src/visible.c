@@ -57,7 +57,6 @@
 #include "access/xlog.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
-#include "common/hashfn.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -95,16 +94,8 @@ typedef struct VisibleLeads
 
 #define SH_PREFIX		seen
 #define SH_ELEMENT_TYPE VisibleLeads
-#define SH_KEY_TYPE		int64
 #define SH_KEY			client_id
-#define SH_HASH_KEY(tb, k) \
-	hash_combine(murmurhash32((uint32) (k)), \
-				 murmurhash32((uint32) ((uint64) (k) >> 32)))
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
+#include "idhash.h"
 
 static MemoryContext VisibleContext = NULL;
 static seen_hash *Visible = NULL;
