@@ -119,8 +119,7 @@ typedef struct AheadLead
  */
 typedef struct HistoryMemo
 {
-	int64		client_id;		/* hash key */
-	char		status;			/* for simplehash */
+	int64		client_id;
 	LeadInput	client;			/* its client_* fields, in MemoContext */
 	bool		walked;			/* whether the fields below are set */
 	TimestampTz last_at;
@@ -134,13 +133,20 @@ typedef struct HistoryMemo
 } HistoryMemo;
 
 /*
- * The memo's entries lie in one array (simplehash), not behind a chain of
- * pointers (dynahash): an import looks one up for every lead, and each
- * pointer followed was a cache miss, 4 % of an import's time.  Inserting
- * may move entries: a pointer to one lasts until the next insert.
+ * The memo finds a client's entry through a simplehash of small slots,
+ * where dynahash followed a chain of pointers: an import looks a client up
+ * for every lead, and dynahash's lookups were 4 % of its time.  A probe
+ * reads a few slots from one or two cache lines, then the entry itself.
  */
+typedef struct MemoSlot
+{
+	int64		client_id;
+	char		status;			/* for simplehash */
+	HistoryMemo *memo;			/* in MemoContext */
+} MemoSlot;
+
 #define SH_PREFIX		memo
-#define SH_ELEMENT_TYPE HistoryMemo
+#define SH_ELEMENT_TYPE MemoSlot
 #define SH_KEY			client_id
 #include "idhash.h"
 
@@ -514,14 +520,12 @@ memo_still_trusted(Relation rel)
 		rows_inserted(rel, &count) && count - MemoBase == MemoPassed;
 }
 
-/*
- * The memo entry of a client in the current command, *found if it has one;
- * good until the next client is added
- */
+/* The memo entry of a client in the current command, *found if it has one */
 static HistoryMemo *
 memo_entry(int64 client_id, const InsertedLead *insert, bool *found)
 {
 	CommandId	command = GetCurrentCommandId(false);
+	MemoSlot   *slot;
 
 	if (Memo != NULL &&
 		(MemoCommand != command ||
@@ -544,7 +548,13 @@ memo_entry(int64 client_id, const InsertedLead *insert, bool *found)
 		MemoTrusted = command != UntrustedCommand &&
 			rows_inserted(insert->rel, &MemoBase);
 	}
-	return memo_insert(Memo, client_id, found);
+	slot = memo_insert(Memo, client_id, found);
+	if (!*found)
+	{
+		slot->memo = MemoryContextAlloc(MemoContext, sizeof(HistoryMemo));
+		slot->memo->client_id = client_id;
+	}
+	return slot->memo;
 }
 
 /*
@@ -712,6 +722,7 @@ lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
 void
 client_history_passed(const InsertedLead *insert)
 {
+	MemoSlot   *slot;
 	HistoryMemo *memo;
 
 	if (Memo == NULL || !MemoTrusted ||
@@ -720,9 +731,10 @@ client_history_passed(const InsertedLead *insert)
 	MemoPassed++;
 	if (!insert->has_client_id)
 		return;
-	memo = memo_lookup(Memo, insert->client_id);
-	if (memo == NULL || !memo->walked)
+	slot = memo_lookup(Memo, insert->client_id);
+	if (slot == NULL || !slot->memo->walked)
 		return;
+	memo = slot->memo;
 
 	/*
 	 * Its moment is the memo's last one, which no lead still ahead comes
