@@ -135,6 +135,7 @@ typedef struct FieldSlot
 } FieldSlot;
 
 #define FIELD_SLOTS		64
+#define FIELD_PROBES	4
 
 struct Model
 {
@@ -540,19 +541,36 @@ note(ScoreSink *s, const char *field, const char *value, double contribution)
 }
 
 /*
- * The field named name, NULL when the model knows nothing of it: from the
- * slot of name's address when it holds the same name, else from the table
+ * The field named name, NULL when the model knows nothing of it.  Scoring
+ * passes the same few dozen names, at the same addresses, lead after lead:
+ * a slot keeps a name's field by its address, checked against a copy of
+ * the name (a buffer may hold another name at the same address).  A name
+ * is kept in the slot its address hashes to or one of the next
+ * FIELD_PROBES - 1, the first one free (else the first), so that two names
+ * hashed to one slot do not take it from each other on every lead.
  */
 static FieldEntry *
 find_field(Model *model, const char *name)
 {
 	/* the top 6 bits of a multiplicative hash of the address */
 	uint64		addr = (uint64) (uintptr_t) name;
-	FieldSlot  *slot = &model->slots[(addr * UINT64CONST(0x9E3779B97F4A7C15)) >> 58];
+	int			first = (addr * UINT64CONST(0x9E3779B97F4A7C15)) >> 58;
+	FieldSlot  *slot = &model->slots[first];
+	int			i;
 
 	StaticAssertStmt(FIELD_SLOTS == 64, "a slot is named by 6 bits");
-	if (slot->name == name && strcmp(slot->copy, name) == 0)
-		return slot->field;
+	for (i = 0; i < FIELD_PROBES; i++)
+	{
+		FieldSlot  *s = &model->slots[(first + i) % FIELD_SLOTS];
+
+		if (s->name == NULL)
+		{
+			slot = s;
+			break;
+		}
+		if (s->name == name && strcmp(s->copy, name) == 0)
+			return s->field;
+	}
 	if (strlen(name) >= NAMEDATALEN)
 		return fields_lookup(model->fields, name);
 	slot->name = name;
