@@ -540,6 +540,7 @@ exact_kopecks(Exact x, int64 *kopecks)
 	return true;
 }
 
+/* A small numeric (small_numeric_decimal()) as an Exact; false for others */
 static bool
 exact_numeric(Numeric num, Exact *x)
 {
