@@ -10,6 +10,7 @@ OBJS = \
 	src/client.o \
 	src/client_cache.o \
 	src/visible.o \
+	src/history_cache.o \
 	src/condition.o \
 	src/features.o \
 	src/bins.o \
@@ -33,7 +34,7 @@ DATA = sql/scoring--$(EXTVERSION).sql
 REGRESS = condition scoring bad_input route render claims sequences views
 REGRESS_OPTS = --load-extension=scoring
 # isolation specs live in test/specs, their outputs in test/expected
-ISOLATION = model_swap train_parallel route_race route_dispatch route_offline route_accept route_deadlock claims_race claims_release sequences_overlap totals_concurrency lead_client client_cache visible_leads
+ISOLATION = model_swap train_parallel route_race route_dispatch route_offline route_accept route_deadlock claims_race claims_release sequences_overlap totals_concurrency lead_client client_cache visible_leads history_cache
 ISOLATION_OPTS = --inputdir=test --outputdir=test/output --load-extension=scoring
 
 PG_CPPFLAGS = -I$(srcdir)/src

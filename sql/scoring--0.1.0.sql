@@ -357,6 +357,20 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'scoring_lead_versions_changed'
 LANGUAGE C;
 
+CREATE FUNCTION scoring.lead_inserted_replicated()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'scoring_lead_inserted_replicated'
+LANGUAGE C;
+
+CREATE FUNCTION scoring.history_cache_stats(OUT preloaded boolean, OUT clients bigint,
+											OUT reused bigint, OUT taken_in bigint,
+											OUT topped_up bigint, OUT walked bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'scoring_history_cache_stats'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION scoring.history_cache_stats() IS
+	'this session''s kept client histories: whether scoring is preloaded, clients kept, and how its single-row leads counted their history (reused as kept, of which taken_in after adding the one lead published since, topped up by a short walk, walked whole)';
+
 /* ---------------------------------------------------------------------
  * SQL functions
  * ------------------------------------------------------------------- */
@@ -446,6 +460,15 @@ CREATE TRIGGER lead_versions_replicated AFTER UPDATE OR DELETE ON scoring.lead
 	FOR EACH ROW EXECUTE FUNCTION scoring.lead_versions_changed();
 ALTER TABLE scoring.lead ENABLE ALWAYS TRIGGER lead_versions_changed;
 ALTER TABLE scoring.lead ENABLE REPLICA TRIGGER lead_versions_replicated;
+
+-- with scoring preloaded, backends keep the client histories they counted
+-- and learn of new leads through shared memory (src/history_cache.c);
+-- lead_score publishes the leads it scores, this trigger those inserted
+-- where lead_score does not fire: with session_replication_role replica,
+-- as logical replication's apply inserts
+CREATE TRIGGER lead_inserted_replicated AFTER INSERT ON scoring.lead
+	FOR EACH ROW EXECUTE FUNCTION scoring.lead_inserted_replicated();
+ALTER TABLE scoring.lead ENABLE REPLICA TRIGGER lead_inserted_replicated;
 
 /* ---------------------------------------------------------------------
  * Routing: managers, their presence and load, routes, the decision log

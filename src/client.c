@@ -150,6 +150,19 @@ typedef struct MemoSlot
 #define SH_KEY			client_id
 #include "idhash.h"
 
+/*
+ * What a walk gives the history cache (history_cache.c): of the leads it
+ * counted, those created up to upto, the closing moments of the won ones
+ * (a heap; only its values matter here), and whether all were settled
+ */
+typedef struct HistoryKeep
+{
+	TimestampTz upto;
+	int64		leads;
+	Closings	wins;
+	bool		settled;
+} HistoryKeep;
+
 /* The memo of the current command, in MemoContext; NULL when there is none */
 static memo_hash *Memo = NULL;
 static MemoryContext MemoContext = NULL;
@@ -398,11 +411,16 @@ own_changes(Relation rel)
  *
  * lead_rel: the trigger's relation, if the caller has one; when it is
  * scoring.lead, the walk reads through it instead of opening the table.
+ * keep: given for the history cache, it gets the leads counted that were
+ * created up to keep->upto (before until), and learns whether all of them
+ * were settled (visible.c) with no lead at all after keep->upto: an entry
+ * the walk did not count, as not visible, or one after keep->upto, even
+ * one in progress or from until on, unsettles it.
  */
 static void
 walk_history(Relation lead_rel, int64 client_id, TimestampTz from,
 			 TimestampTz until, int64 *leads, int64 *wins, Closings *pending,
-			 HistoryMemo *ahead)
+			 HistoryMemo *ahead, HistoryKeep *keep)
 {
 	/* the trigger's own scoring.lead, already open, saves opening it again */
 	Relation	rel = lead_rel != NULL && RelationGetRelid(lead_rel) == Rels.lead ?
@@ -426,6 +444,8 @@ walk_history(Relation lead_rel, int64 client_id, TimestampTz from,
 	memo = !own_changes(rel) && visible_begin(RelationGetRelid(rel));
 	if (memo)
 		seen = visible_client(client_id);
+	else if (keep != NULL)
+		keep->settled = false;	/* without the memo, nothing to tell it by */
 	scan = index_beginscan(rel, idx, SnapshotSelf, nkeys, 0);
 
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
@@ -442,12 +462,15 @@ walk_history(Relation lead_rel, int64 client_id, TimestampTz from,
 		TupleDesc	itupdesc = scan->xs_itupdesc;
 		Datum		d;
 		bool		isnull;
+		bool		settled = true;
 		TimestampTz created_at,
 					won_at = DT_NOEND;
 
 		/* the columns one by one: closed_at is read only for a won lead */
 		d = index_getattr(itup, HISTORY_IDX_CREATED_AT, itupdesc, &isnull);
 		created_at = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
+		if (keep != NULL && created_at > keep->upto)
+			keep->settled = false;	/* a lead after the kept moment */
 		if (created_at >= until && ahead == NULL)
 			break;
 		if (!VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer) &&
@@ -458,9 +481,13 @@ walk_history(Relation lead_rel, int64 client_id, TimestampTz from,
 			if (slot == NULL)
 				slot = table_slot_create(rel, NULL);
 			if (!index_fetch_heap(scan, slot))
-				continue;		/* not visible */
-			if (memo)
-				visible_note(&seen, client_id, &entry, slot);
+			{
+				/* not visible: in progress, or dead */
+				if (keep != NULL && created_at <= keep->upto)
+					keep->settled = false;
+				continue;
+			}
+			settled = memo && visible_note(&seen, client_id, &entry, slot);
 		}
 
 		d = index_getattr(itup, HISTORY_IDX_STATUS, itupdesc, &isnull);
@@ -474,6 +501,13 @@ walk_history(Relation lead_rel, int64 client_id, TimestampTz from,
 			count_lead(won_at, until, leads, wins, pending);
 		else
 			ahead_append(ahead, created_at, won_at);
+		if (keep != NULL && created_at <= keep->upto)
+		{
+			keep->settled &= settled;
+			keep->leads++;
+			if (!TIMESTAMP_IS_NOEND(won_at))
+				closings_push(&keep->wins, won_at);
+		}
 	}
 
 	if (BufferIsValid(vmbuffer))
@@ -485,6 +519,65 @@ walk_history(Relation lead_rel, int64 client_id, TimestampTz from,
 	index_close(idx, NoLock);
 	if (rel != lead_rel)
 		table_close(rel, NoLock);
+}
+
+/*
+ * Whether a single-row lead of the trigger on rel may count its client's
+ * history through the kept histories: they are there (the library was
+ * preloaded), rel is scoring.lead, and this transaction has neither
+ * inserted nor changed leads, which it would see and nobody else would.
+ */
+static bool
+may_keep_history(Relation rel)
+{
+	return history_cache_usable() && RelationGetRelid(rel) == Rels.lead &&
+		!own_changes(rel) && visible_begin(Rels.lead);
+}
+
+/*
+ * Counts a single-row lead's history (leads before until, wins closed by
+ * then) through this backend's kept histories (history_cache.c): what is
+ * kept of the client, and a walk of the entries after it when a lead was
+ * published since; otherwise a walk of all of them.  Keeps the leads up to
+ * the moment the shared counters allow, when every one was settled.
+ */
+static void
+read_history_kept(Relation rel, int64 client_id, TimestampTz until,
+				  int64 *leads, int64 *wins)
+{
+	HistoryStamp stamp;
+	const KeptHistory *kept;
+	HistoryKeep keep;
+	TimestampTz from = DT_NOBEGIN;
+	bool		add = false;
+
+	history_cache_stamp(client_id, &stamp);
+	kept = history_cache_find(RelationGetRelid(rel), client_id, &stamp);
+	if (kept != NULL && history_cache_upto(kept) < until)
+	{
+		history_cache_count(kept, until, leads, wins);
+		if (stamp.upto == history_cache_upto(kept))
+		{
+			/* nothing published since, so nothing after it to walk */
+			history_cache_counted(HISTORY_REUSED);
+			return;
+		}
+		from = history_cache_upto(kept) + 1;
+		add = true;
+	}
+
+	keep.upto = stamp.upto;
+	keep.leads = 0;
+	keep.wins = (Closings) {NULL, 0, 0, CurrentMemoryContext};
+	keep.settled = true;
+	walk_history(rel, client_id, from, until, leads, wins, NULL, NULL,
+				 stamp.upto < until ? &keep : NULL);
+	history_cache_counted(add ? HISTORY_TOPPED_UP : HISTORY_WALKED);
+	if (stamp.upto < until && keep.settled)
+		history_cache_keep(client_id, &stamp, add, keep.leads, keep.wins.v,
+						   keep.wins.n);
+	if (keep.wins.v != NULL)
+		pfree(keep.wins.v);
 }
 
 /*
@@ -572,7 +665,7 @@ read_history_memo(LeadInput *lead, HistoryMemo *memo, TimestampTz created_at)
 		memo->next = memo->nahead = 0;
 		walk_history(NULL, memo->client_id, DT_NOBEGIN, created_at,
 					 &memo->leads, &memo->wins, &memo->pending,
-					 MemoTrusted ? memo : NULL);
+					 MemoTrusted ? memo : NULL, NULL);
 		memo->walked = true;
 	}
 	else
@@ -581,7 +674,7 @@ read_history_memo(LeadInput *lead, HistoryMemo *memo, TimestampTz created_at)
 		memo->wins += closings_settle(&memo->pending, created_at);
 		if (!MemoTrusted)
 			walk_history(NULL, memo->client_id, memo->last_at, created_at,
-						 &memo->leads, &memo->wins, &memo->pending, NULL);
+						 &memo->leads, &memo->wins, &memo->pending, NULL, NULL);
 		for (; memo->next < memo->nahead &&
 			 memo->ahead[memo->next].created_at < created_at; memo->next++)
 			count_lead(memo->ahead[memo->next].won_at, created_at,
@@ -684,9 +777,13 @@ lead_input_from_client(LeadInput *lead, int64 client_id, TimestampTz created_at,
 	if (!use_memo)
 	{
 		read_client_now(lead, client_id, trigger);
-		walk_history(insert != NULL ? insert->rel : NULL, client_id,
-					 DT_NOBEGIN, created_at,
-					 &lead->prior_leads, &lead->prior_wins, NULL, NULL);
+		if (insert != NULL && may_keep_history(insert->rel))
+			read_history_kept(insert->rel, client_id, created_at,
+							  &lead->prior_leads, &lead->prior_wins);
+		else
+			walk_history(insert != NULL ? insert->rel : NULL, client_id,
+						 DT_NOBEGIN, created_at,
+						 &lead->prior_leads, &lead->prior_wins, NULL, NULL, NULL);
 		return;
 	}
 

@@ -255,7 +255,13 @@ read_lead(ScoredLead *lead, const LeadRow *row, TriggerData *insert_trigdata)
 		lead->unknown_client = !lead->in.has_client;
 	}
 	if (insert_trigdata != NULL)
+	{
 		client_history_passed(&insert);
+		if (insert.has_client_id)
+			history_cache_inserted(RelationGetRelid(insert.rel), insert.client_id,
+								   insert.created_at, insert.won_at,
+								   insert.last_trigger);
+	}
 }
 
 /* Compares two numerics like numeric_cmp: NaN above everything */

@@ -9,8 +9,10 @@
  * scoring.now: the moment routing takes for now.  Empty (the default)
  * means the transaction's start, as now() does; a timestamp lets tests
  * and replays move time.  dispatch(now) sets it for the leads it routes.
- * The extension needs no shared memory and may be loaded on first use;
- * shared_preload_libraries is not required.
+ * The extension may be loaded on first use: shared_preload_libraries is
+ * not required.  Preloaded, it keeps the client histories its single-row
+ * leads counted, with a megabyte of shared memory that tells the backends
+ * which changed (history_cache.c).
  *
  * IDENTIFICATION
  *		src/scoring.c
@@ -181,6 +183,7 @@ _PG_init(void)
 	client_init();
 	client_cache_init();
 	visible_init();
+	history_cache_init();
 	lead_trigger_init();
 	route_init();
 	totals_init();

@@ -298,8 +298,49 @@ extern void visible_init(void);
 extern bool visible_begin(Oid lead_relid);
 extern VisibleLeads *visible_client(int64 client_id);
 extern bool visible_known(const VisibleLeads *seen, ItemPointer tid);
-extern void visible_note(VisibleLeads **seen, int64 client_id, ItemPointer tid,
+extern bool visible_note(VisibleLeads **seen, int64 client_id, ItemPointer tid,
 						 TupleTableSlot *slot);
+extern uint64 visible_generation(void);
+
+/*
+ * history_cache.c: the client histories this backend counted, kept
+ * between single-row leads when the library is preloaded
+ */
+typedef struct HistoryStamp
+{
+	uint64		epoch;			/* the shared counters a history depends on */
+	uint64		bumps;
+	uint64		generation;		/* visible.c's memo generation */
+	TimestampTz upto;			/* the moment a history may be kept up to */
+	TimestampTz raised_from;	/* the mark before the last confirmed raise */
+	int64		raised_by;		/* and the lead that raised it */
+	TimestampTz raised_won_at;
+} HistoryStamp;
+
+typedef struct KeptHistory KeptHistory;
+
+typedef enum HistoryUse
+{
+	HISTORY_REUSED,				/* as kept */
+	HISTORY_TOPPED_UP,			/* kept, and the entries after it walked */
+	HISTORY_WALKED				/* walked whole */
+} HistoryUse;
+
+extern void history_cache_init(void);
+extern void history_cache_inserted(Oid relid, int64 client_id,
+								   TimestampTz created_at, TimestampTz won_at,
+								   bool settled);
+extern bool history_cache_usable(void);
+extern void history_cache_stamp(int64 client_id, HistoryStamp *stamp);
+extern const KeptHistory *history_cache_find(Oid lead_relid, int64 client_id,
+											 const HistoryStamp *stamp);
+extern TimestampTz history_cache_upto(const KeptHistory *kept);
+extern void history_cache_count(const KeptHistory *kept, TimestampTz until,
+								int64 *leads, int64 *wins);
+extern void history_cache_keep(int64 client_id, const HistoryStamp *stamp,
+							   bool add, int64 leads, const TimestampTz *wins,
+							   int nwins);
+extern void history_cache_counted(HistoryUse use);
 
 extern void lead_trigger_init(void);
 

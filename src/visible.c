@@ -114,6 +114,9 @@ static Oid	AnchorLead = InvalidOid;
 /* Whether an invalidation asked to drop the memo */
 static bool VisibleStale = false;
 
+/* How many times the memo was dropped: what was counted with it holds until then */
+static uint64 VisibleGeneration = 0;
+
 PG_FUNCTION_INFO_V1(scoring_lead_versions_changed);
 
 /* The extension's OID, for the scoring.lead lead_relid */
@@ -152,6 +155,17 @@ visible_reset(void)
 	Visible = NULL;
 	VisibleNoted = 0;
 	VisibleStale = false;
+	VisibleGeneration++;
+}
+
+/*
+ * The memo's generation: it changes whenever visible_begin() drops the
+ * memo, so also after every UPDATE or DELETE of leads
+ */
+uint64
+visible_generation(void)
+{
+	return VisibleGeneration;
 }
 
 /*
@@ -266,9 +280,10 @@ visible_known(const VisibleLeads *seen, ItemPointer tid)
  * updated, deleted nor locked.  The hint bit is read without the buffer
  * lock: a stale read only notes less, and an xmax set meanwhile comes with
  * an invalidation.  *seen is the client's entry, made here if NULL; the
- * walk notes each entry once, as one it did not know.
+ * walk notes each entry once, as one it did not know.  Returns whether it
+ * noted the entry: whether the version is settled.
  */
-void
+bool
 visible_note(VisibleLeads **seen, int64 client_id, ItemPointer tid,
 			 TupleTableSlot *slot)
 {
@@ -278,7 +293,7 @@ visible_note(VisibleLeads **seen, int64 client_id, ItemPointer tid,
 
 	if (!(header->t_infomask & HEAP_XMAX_INVALID) ||
 		TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(header)))
-		return;
+		return false;
 	if (leads == NULL)
 	{
 		bool		found;
@@ -306,6 +321,7 @@ visible_note(VisibleLeads **seen, int64 client_id, ItemPointer tid,
 	}
 	leads->tids[leads->ntids++] = tid_key(tid);
 	VisibleNoted++;
+	return true;
 }
 
 /*

@@ -167,7 +167,9 @@ scoring_server_start()
 		echo "port = $port"
 		echo "listen_addresses = ''"
 		echo "unix_socket_directories = '$SCORING_TMP'"
-		echo "shared_preload_libraries = 'pg_cron'"
+		# scoring preloaded keeps client histories between leads
+		# (src/history_cache.c); test/t_unloaded.sh runs without it
+		echo "shared_preload_libraries = 'pg_cron,scoring'"
 		echo "cron.database_name = 'postgres'"
 		# pg_cron connects to run jobs: through our socket, not localhost
 		echo "cron.host = '$SCORING_TMP'"

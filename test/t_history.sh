@@ -18,11 +18,22 @@
 #	their memos live for the whole run), check: under c's lock, what
 #	explain() of c's probe walked (history.leads, and the wins from
 #	history.win_rate = (wins + 1) / (leads + 2)) must equal a count of
-#	c's leads, as every change to them is made under that lock.  6 s.
+#	c's leads, as every change to them is made under that lock.  Two
+#	probers insert leads of clients 21-30 (20 leads each in January 2026,
+#	some won), under the client's lock too, created now, the way a CRM
+#	does, one per transaction: the server
+#	preloads scoring, so its history comes from what the prober's backend
+#	kept (src/history_cache.c), and its p_win must be what predict_lead()
+#	computes from a fresh walk.  6 s.  Every update or delete makes the
+#	probers walk again, so a second phase of 4 s runs them with two
+#	inserters only, of leads of clients 21-30 under their lock: half of
+#	them before the probes (January 2026), half after (clock_timestamp()),
+#	some won.
 #
 #	Checks: pgbench ended without an aborted client or a failed
-#	transaction, at least 300 checks ran, none disagreed, and all 20
-#	clients agree afterwards.  Prints TAP-ish lines and, last, "N passed,
+#	transaction, at least 300 checks and 100 probes ran, none disagreed,
+#	the probers did use kept histories in the second phase, also taking
+#	in the inserters' leads, and all 20 clients agree afterwards.  Prints TAP-ish lines and, last, "N passed,
 #	N failed"; exits non-zero when anything failed.  Drops its database at
 #	the end, also on failure or interruption.
 #
@@ -38,12 +49,14 @@ DB=scoring_history_$$
 CLIENTS=6
 THREADS=1
 CHECKERS=4
+PROBERS=2
 SECONDS_RUN=6
 
 # shellcheck source-path=SCRIPTDIR source=tap.sh
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 created_db=0
 checkers=
+probers=
 dir=$(mktemp -d "${TMPDIR:-/tmp}/scoring-t-history.XXXXXX")
 
 # shellcheck disable=SC2317  # called by the EXIT trap
@@ -52,6 +65,7 @@ cleanup()
 	local rc=$?
 	trap - EXIT INT TERM
 	stop_job "$checkers"
+	stop_job "$probers"
 	if [ "$created_db" = 1 ]; then
 		drop_database "$DB"
 	fi
@@ -73,13 +87,7 @@ ok "CREATE DATABASE $DB"
 export PGDATABASE=$DB
 
 out=$(q "CREATE EXTENSION scoring;
-		 INSERT INTO scoring.brand (brand, margin) VALUES ('B', 0.2);
-		 INSERT INTO scoring.model (active, train_since, train_until, n_rows, n_won,
-									intercept, weights, numeric_features)
-		 VALUES (true, '2025-01-01 00:00+00', '2026-01-01 00:00+00', 0, 0, -1,
-				 '{\"history.leads\": 0.3, \"history.win_rate\": 1.5}',
-				 '{\"history.leads\": {\"mean\": 30, \"std\": 10, \"min\": 0, \"max\": 100000},
-				   \"history.win_rate\": {\"mean\": 0.4, \"std\": 0.2, \"min\": 0, \"max\": 1}}');
+		 $(history_model_sql 30 10)
 		 INSERT INTO scoring.client (client_id, kind)
 		 SELECT c, 'company' FROM generate_series(1, 20) AS c;
 		 INSERT INTO scoring.lead (client_id, created_at, status, brand, budget)
@@ -102,11 +110,22 @@ out=$(q "CREATE EXTENSION scoring;
 			  FROM scoring.lead WHERE client_id = c AND created_at < '2030-01-01 00:00+00'
 		 \$\$;
 		 CREATE TABLE public.checks (c int NOT NULL, walked text, truth text);
+		 -- the probers' clients: no lead after theirs, no update or delete
+		 INSERT INTO scoring.client (client_id, kind)
+		 SELECT c, 'company' FROM generate_series(21, 30) AS c;
+		 INSERT INTO scoring.lead (client_id, created_at, status, closed_at, brand, budget)
+		 SELECT 21 + i % 10, timestamptz '2026-01-01 00:00+00' + i * interval '1 hour',
+				CASE WHEN i % 3 = 0 THEN 'won' ELSE 'draft' END,
+				CASE WHEN i % 3 = 0 THEN timestamptz '2026-02-01 00:00+00' END, 'B', 1000
+		   FROM generate_series(1, 200) AS i;
+		 CREATE TABLE public.probes (c int NOT NULL, ok boolean, preloaded boolean,
+									 clients bigint, reused bigint, taken_in bigint,
+									 topped_up bigint, walked bigint);
 		 SELECT count(*) FROM scoring.lead;")
-if [ "$out" = 620 ]; then
-	ok "20 clients with 30 leads each and a probe lead each"
+if [ "$out" = 820 ]; then
+	ok "20 clients with 30 leads each and a probe lead each, 10 more with 20 leads"
 else
-	not_ok "20 clients with 30 leads each and a probe lead each" "$out"
+	not_ok "20 clients with 30 leads each and a probe lead each, 10 more with 20 leads" "$out"
 	bail "no setup"
 fi
 is "every client's walk agrees with its leads before the load" \
@@ -146,6 +165,20 @@ INSERT INTO public.checks SELECT :c, public.walked(:c), public.truth(:c);
 COMMIT;
 EOF
 
+cat >"$dir/probe.sql" <<'EOF'
+\set c random(21, 30)
+BEGIN;
+SELECT pg_advisory_xact_lock(:c);
+INSERT INTO scoring.lead (client_id, status, brand, budget)
+VALUES (:c, 'draft', 'B', 1000) RETURNING lead_id AS probe \gset
+INSERT INTO public.probes
+SELECT :c, l.p_win = scoring.predict_lead(l.lead_id, l.model_id), s.*
+  FROM scoring.lead l, scoring.history_cache_stats() s WHERE l.lead_id = :probe;
+COMMIT;
+EOF
+
+"$PGBENCH" -n -c "$PROBERS" -j 1 -T "$SECONDS_RUN" -f "$dir/probe.sql" >"$dir/probe.log" 2>&1 &
+probers=$!
 # the checkers change nothing, so their memos live for the whole run
 log=$dir/run.log
 clog=$dir/check.log
@@ -157,12 +190,16 @@ rc=$?
 crc=0
 wait "$checkers" || crc=$?
 checkers=
+prc=0
+wait "$probers" || prc=$?
+probers=
 processed=$(pgbench_field "$log" 'number of transactions actually processed')
 nfailed=$(pgbench_field "$log" 'number of failed transactions')
-aborted=$(cat "$log" "$clog" | grep -cE 'client [0-9]+ (script [0-9]+ )?aborted|[Rr]un was aborted')
+aborted=$(cat "$log" "$clog" "$dir/probe.log" | grep -cE 'client [0-9]+ (script [0-9]+ )?aborted|[Rr]un was aborted')
 echo "# ${processed:-?} changes in $SECONDS_RUN s, ${nfailed:-?} failed"
-is "pgbench ended normally, no client aborted" "rc $rc $crc, $aborted aborted" "rc 0 0, 0 aborted"
-is "no failed transaction" "${nfailed:-not reported} $(pgbench_field "$clog" 'number of failed transactions')" "0 0"
+is "pgbench ended normally, no client aborted" "rc $rc $crc $prc, $aborted aborted" \
+	"rc 0 0 0, 0 aborted"
+is "no failed transaction" "${nfailed:-not reported} $(pgbench_field "$clog" 'number of failed transactions') $(pgbench_field "$dir/probe.log" 'number of failed transactions')" "0 0 0"
 
 checks=$(q "SELECT count(*) FROM public.checks")
 if [ -n "$checks" ] && [ "$checks" -ge 300 ]; then
@@ -184,5 +221,47 @@ else
 		"$(q "SELECT string_agg(c || ': ' || walked || ' vs ' || truth, ', ')
 				FROM (SELECT * FROM public.checks WHERE walked IS DISTINCT FROM truth LIMIT 5) d")"
 fi
+# the second phase: inserts only
+cat >"$dir/insert.sql" <<'EOF'
+\set c random(21, 30)
+\set later random(0, 1)
+\set won random(0, 3)
+\set hours random(0, 800)
+BEGIN;
+SELECT pg_advisory_xact_lock(:c);
+INSERT INTO scoring.lead (client_id, created_at, status, closed_at, brand, budget)
+SELECT :c, at, CASE WHEN :won = 0 THEN 'won' ELSE 'draft' END,
+	   CASE WHEN :won = 0 THEN at END, 'B', 1000
+  FROM (SELECT CASE WHEN :later = 1 THEN clock_timestamp()
+					ELSE timestamptz '2026-01-01 00:00+00' + :hours * interval '1 hour' END) AS t(at);
+COMMIT;
+EOF
+"$PGBENCH" -n -c "$PROBERS" -j 1 -T 4 -f "$dir/probe.sql" >"$dir/probe2.log" 2>&1 &
+probers=$!
+"$PGBENCH" -n -c 2 -j 1 -T 4 -f "$dir/insert.sql" >"$dir/insert.log" 2>&1
+irc=$?
+prc=0
+wait "$probers" || prc=$?
+probers=
+is "second phase: pgbench ended normally, no failed transaction" \
+	"rc $irc $prc, $(pgbench_field "$dir/insert.log" 'number of failed transactions') $(pgbench_field "$dir/probe2.log" 'number of failed transactions')" \
+	"rc 0 0, 0 0"
+
+probes=$(q "SELECT count(*) FROM public.probes")
+if [ -n "$probes" ] && [ "$probes" -ge 100 ]; then
+	ok "at least 100 probes ran ($probes)"
+else
+	not_ok "at least 100 probes ran" "got: ${probes:-none}"
+fi
+echo "# the probers' last counts (reused, taken in, topped up, walked): $(
+	q "SELECT string_agg(format('%s %s %s %s', reused, taken_in, topped_up, walked), '; ')
+		 FROM (SELECT * FROM public.probes
+				ORDER BY reused + taken_in + topped_up + walked DESC LIMIT 2) l")"
+is "every probe's p_win is what predict_lead() computes" \
+	"$(q "SELECT count(*) FILTER (WHERE ok IS NOT TRUE) FROM public.probes")" 0
+is "the probers used kept histories and took in others' leads, scoring being preloaded" \
+	"$(q "SELECT bool_and(preloaded) AND max(reused) > 0 AND max(taken_in) > 0
+				 AND max(walked) > 0
+			FROM public.probes")" t
 is "every client's walk agrees with its leads after the load" \
 	"$(q "SELECT count(*) FROM generate_series(1, 20) AS c WHERE public.walked(c) = public.truth(c)")" 20

@@ -5,8 +5,9 @@
 #	ok / not_ok / is (bail to stop early), and end the suite's EXIT trap
 #	with finish, which prints "$passed passed, $failed failed", the line
 #	test/test.sh reads.  Also runs SQL (q), stops background jobs
-#	(stop_job) and checks for and reads pgbench (require_pgbench,
-#	pgbench_field).
+#	(stop_job), checks for and reads pgbench (require_pgbench,
+#	pgbench_field) and writes a model of client histories alone
+#	(history_model_sql).
 
 passed=0
 failed=0
@@ -112,4 +113,21 @@ finish()
 pgbench_field()
 {
 	sed -n "s/^$2[:=] *\([0-9.]*\).*/\1/p" "$1" | head -n 1
+}
+
+# history_model_sql MEAN STD: SQL for brand B and an active model that
+# scores leads by their client's history alone (history.leads standardized
+# by MEAN and STD, history.win_rate): for suites that check the history a
+# lead's p_win was computed from
+history_model_sql()
+{
+	cat <<EOF
+INSERT INTO scoring.brand (brand, margin) VALUES ('B', 0.2);
+INSERT INTO scoring.model (active, train_since, train_until, n_rows, n_won,
+						   intercept, weights, numeric_features)
+VALUES (true, '2025-01-01 00:00+00', '2026-01-01 00:00+00', 0, 0, -1,
+		'{"history.leads": 0.3, "history.win_rate": 1.5}',
+		'{"history.leads": {"mean": $1, "std": $2, "min": 0, "max": 100000},
+		  "history.win_rate": {"mean": 0.4, "std": 0.2, "min": 0, "max": 1}}');
+EOF
 }

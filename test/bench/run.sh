@@ -161,6 +161,8 @@ synchronous_commit = off
 full_page_writes = off
 autovacuum = off
 log_min_messages = warning
+# kept client histories between single-row leads (src/history_cache.c)
+shared_preload_libraries = 'scoring'
 EOF
 scoring_as_pg_owner "$PG_BINDIR/pg_ctl" -D "$TMP/data" -l "$TMP/server.log" -w -t 60 start \
 	>/dev/null || {
