@@ -286,6 +286,15 @@ client_rels_resolve(void)
 	Rels.valid = true;
 }
 
+/* Whether rel is scoring.lead (a trigger function may be put on others) */
+bool
+is_scoring_lead(Relation rel)
+{
+	if (!Rels.valid)
+		client_rels_resolve();
+	return RelationGetRelid(rel) == Rels.lead;
+}
+
 /* A text attribute of a slot as a C string, NULL when SQL NULL */
 static const char *
 slot_text(TupleTableSlot *slot, AttrNumber attnum)

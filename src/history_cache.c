@@ -682,7 +682,8 @@ scoring_lead_inserted_replicated(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("scoring.lead_inserted_replicated() must be fired AFTER INSERT ... FOR EACH ROW")));
-	if (!replicated_column(trigdata, "client_id", &d))
+	if (!is_scoring_lead(trigdata->tg_relation) ||
+		!replicated_column(trigdata, "client_id", &d))
 		PG_RETURN_POINTER(NULL);
 	client_id = DatumGetInt64(d);
 	created_at = replicated_column(trigdata, "created_at", &d) ?

@@ -257,7 +257,7 @@ read_lead(ScoredLead *lead, const LeadRow *row, TriggerData *insert_trigdata)
 	if (insert_trigdata != NULL)
 	{
 		client_history_passed(&insert);
-		if (insert.has_client_id)
+		if (insert.has_client_id && is_scoring_lead(insert.rel))
 			history_cache_inserted(RelationGetRelid(insert.rel), insert.client_id,
 								   insert.created_at, insert.won_at,
 								   insert.last_trigger);

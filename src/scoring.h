@@ -279,6 +279,7 @@ typedef struct InsertedLead
 } InsertedLead;
 
 extern void client_init(void);
+extern bool is_scoring_lead(Relation rel);
 extern void client_history_forget(void);
 extern void lead_input_from_client(LeadInput *lead, int64 client_id,
 								   TimestampTz created_at,
