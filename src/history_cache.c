@@ -161,7 +161,7 @@ static Oid	PendingRelid = InvalidOid;	/* the table they went into */
 static bool PendingStored = false;
 
 /* This backend's counts, for history_cache_stats() */
-static int64 StatHits = 0;
+static int64 StatReused = 0;
 static int64 StatTakenIn = 0;
 static int64 StatTopUps = 0;
 static int64 StatWalks = 0;
@@ -303,11 +303,56 @@ publish(void)
 	PendingStored = pending_stored();
 }
 
+/* Adds closing moments to a kept history's wins */
+static void
+kept_add_wins(KeptHistory *kept, const TimestampTz *wins, int nwins)
+{
+	if (kept->nwins + nwins > kept->capwins)
+	{
+		kept->capwins = Max(8, 2 * (kept->nwins + nwins));
+		kept->wins = kept->wins == NULL ?
+			MemoryContextAlloc(CacheContext, sizeof(TimestampTz) * kept->capwins) :
+			repalloc(kept->wins, sizeof(TimestampTz) * kept->capwins);
+	}
+	if (nwins > 0)
+		memcpy(kept->wins + kept->nwins, wins, sizeof(TimestampTz) * nwins);
+	kept->nwins += nwins;
+}
+
 /*
- * This backend's own lead, confirmed: its kept history of the client takes
- * it in, as another backend's would, when the raise was the only lead
- * published since the history was kept.  Called at commit, so it must not
- * allocate: a won lead that does not fit drops the history instead.
+ * Takes the one lead published in a kept history's slot since it was kept
+ * into it: counted when it is the client's (client_id of the kept one),
+ * and the history reaches the lead's moment, upto.  may_grow is false at
+ * commit, where nothing may be allocated: a win that does not fit then
+ * drops the history.
+ */
+static void
+kept_take_in(KeptHistory *kept, int64 client_id, TimestampTz won_at,
+			 TimestampTz upto, bool may_grow)
+{
+	if (client_id == kept->client_id)
+	{
+		if (!TIMESTAMP_IS_NOEND(won_at))
+		{
+			if (may_grow)
+				kept_add_wins(kept, &won_at, 1);
+			else if (kept->nwins < kept->capwins)
+				kept->wins[kept->nwins++] = won_at;
+			else
+			{
+				kept_delete(Kept, kept->client_id);
+				return;
+			}
+		}
+		kept->leads++;
+	}
+	kept->stamp.upto = upto;
+}
+
+/*
+ * This backend's own lead, confirmed at commit: its kept history of the
+ * client takes it in, as another backend's would, when the raise was the
+ * only lead published since the history was kept
  */
 static void
 take_in_own(const Published *p, TimestampTz prev, uint64 bumps)
@@ -319,17 +364,7 @@ take_in_own(const Published *p, TimestampTz prev, uint64 bumps)
 		kept->stamp.epoch != pg_atomic_read_u64(&Shared->epoch) ||
 		kept->stamp.generation != visible_generation())
 		return;
-	if (!TIMESTAMP_IS_NOEND(p->won_at))
-	{
-		if (kept->nwins == kept->capwins)
-		{
-			kept_delete(Kept, p->client_id);
-			return;
-		}
-		kept->wins[kept->nwins++] = p->won_at;
-	}
-	kept->leads++;
-	kept->stamp.upto = p->created_at;
+	kept_take_in(kept, p->client_id, p->won_at, p->created_at, false);
 }
 
 /*
@@ -477,22 +512,6 @@ history_cache_stamp(int64 client_id, HistoryStamp *stamp)
 	SpinLockRelease(&slot->mutex);
 }
 
-/* Adds closing moments to a kept history's wins */
-static void
-kept_add_wins(KeptHistory *kept, const TimestampTz *wins, int nwins)
-{
-	if (kept->nwins + nwins > kept->capwins)
-	{
-		kept->capwins = Max(8, 2 * (kept->nwins + nwins));
-		kept->wins = kept->wins == NULL ?
-			MemoryContextAlloc(CacheContext, sizeof(TimestampTz) * kept->capwins) :
-			repalloc(kept->wins, sizeof(TimestampTz) * kept->capwins);
-	}
-	if (nwins > 0)
-		memcpy(kept->wins + kept->nwins, wins, sizeof(TimestampTz) * nwins);
-	kept->nwins += nwins;
-}
-
 /* Drops every kept history */
 static void
 forget_kept(void)
@@ -528,13 +547,8 @@ history_cache_find(Oid lead_relid, int64 client_id, const HistoryStamp *stamp)
 	}
 	if (kept->stamp.upto != stamp->upto && kept->stamp.upto == stamp->raised_from)
 	{
-		if (stamp->raised_by == client_id)
-		{
-			kept->leads++;
-			if (!TIMESTAMP_IS_NOEND(stamp->raised_won_at))
-				kept_add_wins(kept, &stamp->raised_won_at, 1);
-		}
-		kept->stamp.upto = stamp->upto;
+		kept_take_in(kept, stamp->raised_by, stamp->raised_won_at, stamp->upto,
+					 true);
 		StatTakenIn++;
 	}
 	return kept;
@@ -610,7 +624,7 @@ history_cache_counted(HistoryUse use)
 	switch (use)
 	{
 		case HISTORY_REUSED:
-			StatHits++;
+			StatReused++;
 			break;
 		case HISTORY_TOPPED_UP:
 			StatTopUps++;
@@ -639,7 +653,7 @@ scoring_history_cache_stats(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	values[0] = BoolGetDatum(Shared != NULL);
 	values[1] = Int64GetDatum(Kept != NULL ? (int64) Kept->members : 0);
-	values[2] = Int64GetDatum(StatHits);
+	values[2] = Int64GetDatum(StatReused);
 	values[3] = Int64GetDatum(StatTakenIn);
 	values[4] = Int64GetDatum(StatTopUps);
 	values[5] = Int64GetDatum(StatWalks);

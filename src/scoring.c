@@ -11,8 +11,8 @@
  * and replays move time.  dispatch(now) sets it for the leads it routes.
  * The extension may be loaded on first use: shared_preload_libraries is
  * not required.  Preloaded, it keeps the client histories its single-row
- * leads counted, with a megabyte of shared memory that tells the backends
- * which changed (history_cache.c).
+ * leads counted, with 3 MB of shared memory that tells the backends which
+ * changed (history_cache.c).
  *
  * IDENTIFICATION
  *		src/scoring.c
